@@ -1,0 +1,80 @@
+/* The server configuration: defaults, then a YAML file (--config), then FROST_*
+ * environment variables, then command-line flags; later sources win.
+ *
+ * Keys are dotted paths ("http.header_timeout"). In YAML they nest:
+ *     listen: 127.0.0.1:9800
+ *     http:
+ *       header_timeout: 10s
+ * The environment variable of a key is FROST_ + the key upper-cased with dots
+ * as underscores (FROST_HTTP_HEADER_TIMEOUT). Value syntax per type:
+ *   duration: a number with a unit: 250ms, 10s, 5m, 1h (a bare number is refused)
+ *   size:     bytes, or with a suffix: 64KiB, 32MiB, 1GiB (also K/M/G and KB/MB/GB)
+ *   bool:     true/false/yes/no/on/off/1/0
+ *   level:    debug, info, warn, error, off
+ * Unknown keys and bad values are errors naming the source ("frost.yaml:7",
+ * "FROST_HTTP_HEADER_TIMEOUT", "--listen") and the key.
+ *
+ * Not thread-safe; load once at start-up, then treat as read-only. */
+#ifndef FROST_BASE_CONFIG_H
+#define FROST_BASE_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/util.h"
+
+struct frost_http_config {
+    size_t max_header_bytes;       /* request line + headers; over it → 431 */
+    size_t max_body_bytes;         /* default per-route body cap; over it → 413 */
+    uint64_t header_timeout_ms;    /* whole header block must arrive within; else 408 */
+    uint64_t body_timeout_ms;      /* longest gap between body bytes; else 408 */
+    uint64_t keepalive_timeout_ms; /* idle keep-alive connection is closed after */
+    uint64_t shutdown_grace_ms;    /* SIGTERM: in-flight requests get this long */
+    uint64_t max_connections;      /* accepted beyond this are closed at once */
+    uint64_t upstream_connect_timeout_ms;
+    uint64_t upstream_idle_timeout_ms; /* pooled idle upstream connections closed after */
+    uint64_t upstream_max_idle_per_endpoint;
+    size_t proxy_buffer_bytes; /* per direction: reading stops when this much is queued */
+};
+
+struct frost_config {
+    char listen[256]; /* "host:port" (port 0 = any free port) or "unix:/path" */
+    char data_dir[PATH_MAX];
+    char log_file[PATH_MAX]; /* empty = stderr */
+    enum log_level log_level;
+    struct frost_http_config http;
+};
+
+void config_defaults(struct frost_config *c);
+
+/* Reads a YAML mapping from path. Fails on syntax errors, unknown keys, bad
+ * values and non-mapping documents, with "path:line: …" in the message. */
+FROST_WUR int config_load_file(struct frost_config *c, const char *path, struct frost_err *err);
+
+/* Applies FROST_* variables from envp (NULL-terminated "K=V"). Variables that
+ * name no key are not errors (other tools share the prefix); their names are
+ * appended to `unknown` (space separated) when unknown is not NULL, so the
+ * caller can warn. Bad values of known keys are errors. */
+FROST_WUR int config_apply_env(struct frost_config *c, char *const *envp, struct buf *unknown,
+                               struct frost_err *err);
+
+/* Sets one key from text. origin names the source for error messages. */
+FROST_WUR int config_set(struct frost_config *c, const char *key, const char *value,
+                         const char *origin, struct frost_err *err);
+
+/* Checks cross-field rules after all sources are applied. */
+FROST_WUR int config_validate(const struct frost_config *c, struct frost_err *err);
+
+/* Appends the effective configuration as YAML (loadable by config_load_file). */
+FROST_WUR int config_dump(const struct frost_config *c, struct buf *out);
+
+/* Value parsers, exposed for reuse and tests. Return -1 on bad input. */
+FROST_WUR int config_parse_duration_ms(const char *s, uint64_t *out_ms);
+FROST_WUR int config_parse_size(const char *s, size_t *out);
+FROST_WUR int config_parse_bool(const char *s, int *out);
+
+#endif

@@ -1,0 +1,351 @@
+/* `frost serve`: configuration, data dir, the loop, signals, shutdown. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/routes.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "http/client.h"
+#include "http/server.h"
+
+extern char **environ;
+
+static const char serve_usage[] =
+    "Usage: frost serve [options]\n"
+    "\n"
+    "Runs the Frost server in the foreground until SIGTERM or SIGINT; then it stops\n"
+    "accepting, lets requests in flight finish (http.shutdown_grace) and exits 0.\n"
+    "\n"
+    "Options (each also settable in the config file and as FROST_* variables):\n"
+    "  --config FILE        YAML configuration file (see docs/configuration.md)\n"
+    "  --listen ADDR        host:port or unix:/path to serve on   [127.0.0.1:9800]\n"
+    "                       (port 0 picks a free port; see <data-dir>/frost.addr)\n"
+    "  --data-dir DIR       where Frost keeps its state           [./frost-data]\n"
+    "  --log-level LEVEL    debug, info, warn, error, off         [info]\n"
+    "  --log-file FILE      append logs to FILE instead of stderr\n"
+    "  --set KEY=VALUE      set any configuration key, e.g. --set http.header_timeout=5s\n"
+    "  --print-config       print the effective configuration as YAML and exit\n"
+    "  --test-routes        also serve the /_test/* diagnostic routes (for tests)\n"
+    "  --test-upstream NAME=ADDR\n"
+    "                       with --test-routes: proxy /_test/proxy/NAME/... to ADDR\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Files in the data dir: frost.pid (pid, locked while running) and frost.addr\n"
+    "(the address actually listened on), both removed on a clean exit.\n";
+
+struct serve {
+    struct frost_config cfg;
+    uv_loop_t loop;
+    uv_signal_t sigterm, sigint;
+    uv_prepare_t flush;
+    struct router *router;
+    struct http_server *server;
+    struct http_client *client;
+    struct api_routes *routes;
+    char pid_path[PATH_MAX + 16];
+    char addr_path[PATH_MAX + 16];
+    int pid_fd;
+    int exit_code;
+    bool stopping;
+};
+
+static void on_access(const struct http_access *a, void *ud)
+{
+    char t1[512];
+    log_info("http_request",
+             "method=%s path=%s status=%d bytes_in=%llu bytes_out=%llu us=%llu "
+             "request_id=%s peer=%s",
+             a->method, log_quote(a->target, t1, sizeof(t1)), a->status,
+             (unsigned long long)a->bytes_in, (unsigned long long)a->bytes_out,
+             (unsigned long long)a->micros, a->request_id, a->peer[0] ? a->peer : "-");
+}
+
+static void on_flush(uv_prepare_t *p)
+{
+    log_flush();
+}
+
+static void on_drained(struct http_server *s, void *ud)
+{
+    struct serve *sv = ud;
+    log_info("shutdown_complete", "address=%s", http_server_address(s));
+    uv_stop(&sv->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct serve *sv = h->data;
+    if (sv->stopping) {
+        log_warn("shutdown_forced", "signal=%d", signum);
+        uv_stop(&sv->loop);
+        return;
+    }
+    sv->stopping = true;
+    log_info("shutdown_started", "signal=%s grace_ms=%llu", signum == SIGTERM ? "TERM" : "INT",
+             (unsigned long long)sv->cfg.http.shutdown_grace_ms);
+    http_server_shutdown(sv->server, sv->cfg.http.shutdown_grace_ms, on_drained, sv);
+}
+
+static int write_file_atomic(const char *path, const char *content, struct frost_err *err)
+{
+    char tmp[PATH_MAX + 32];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return frost_err_errno(err, errno, "cannot write %s", tmp);
+    size_t len = strlen(content);
+    ssize_t w = write(fd, content, len);
+    int saved = errno;
+    close(fd);
+    if (w != (ssize_t)len) {
+        unlink(tmp);
+        return frost_err_errno(err, w < 0 ? saved : EIO, "cannot write %s", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        saved = errno;
+        unlink(tmp);
+        return frost_err_errno(err, saved, "cannot rename %s", tmp);
+    }
+    return 0;
+}
+
+/* Creates the data dir and takes its pid lock, so two servers never share one. */
+static int prepare_data_dir(struct serve *sv, struct frost_err *err)
+{
+    const char *d = sv->cfg.data_dir;
+    if (mkdir(d, 0700) < 0 && errno != EEXIST)
+        return frost_err_errno(err, errno, "cannot create data dir %s", d);
+    snprintf(sv->pid_path, sizeof(sv->pid_path), "%s/frost.pid", d);
+    snprintf(sv->addr_path, sizeof(sv->addr_path), "%s/frost.addr", d);
+    int fd = open(sv->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return frost_err_errno(err, errno, "cannot open %s", sv->pid_path);
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char other[32] = "?";
+        ssize_t n = read(fd, other, sizeof(other) - 1);
+        other[n > 0 ? n : 0] = 0;
+        other[strcspn(other, "\n")] = 0;
+        close(fd);
+        return frost_err_set(err, 409, "DataDirInUse",
+                             "data dir %s is in use by another frost serve (pid %s); stop it or "
+                             "use --data-dir",
+                             d, other);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        int saved = errno;
+        close(fd);
+        return frost_err_errno(err, saved, "cannot write %s", sv->pid_path);
+    }
+    sv->pid_fd = fd;
+    return 0;
+}
+
+static int load_config(struct serve *sv, int argc, char **argv, bool *print_only, bool *test_routes,
+                       struct buf *upstreams, struct frost_err *err)
+{
+    enum { O_CONFIG = 256, O_LISTEN, O_DATA, O_LEVEL, O_LOGFILE, O_SET, O_PRINT, O_TEST, O_UP };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, O_CONFIG},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"data-dir", required_argument, NULL, O_DATA},
+        {"log-level", required_argument, NULL, O_LEVEL},
+        {"log-file", required_argument, NULL, O_LOGFILE},
+        {"set", required_argument, NULL, O_SET},
+        {"print-config", no_argument, NULL, O_PRINT},
+        {"test-routes", no_argument, NULL, O_TEST},
+        {"test-upstream", required_argument, NULL, O_UP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    config_defaults(&sv->cfg);
+    /* First pass: only --config, so the file applies before env and flags. */
+    const char *config_path = NULL;
+    optind = 1;
+    opterr = 0;
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (o == O_CONFIG)
+            config_path = optarg;
+    }
+    if (config_path && config_load_file(&sv->cfg, config_path, err) < 0)
+        return -1;
+    struct buf unknown = BUF_INIT(4096);
+    if (config_apply_env(&sv->cfg, environ, &unknown, err) < 0) {
+        buf_free(&unknown);
+        return -1;
+    }
+    if (unknown.len)
+        log_warn("config_env_ignored", "variables=%s", unknown.data);
+    buf_free(&unknown);
+    optind = 1;
+    opterr = 1;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (o) {
+        case O_CONFIG:
+            break;
+        case O_LISTEN:
+            rc = config_set(&sv->cfg, "listen", optarg, "--listen", err);
+            break;
+        case O_DATA:
+            rc = config_set(&sv->cfg, "data_dir", optarg, "--data-dir", err);
+            break;
+        case O_LEVEL:
+            rc = config_set(&sv->cfg, "log_level", optarg, "--log-level", err);
+            break;
+        case O_LOGFILE:
+            rc = config_set(&sv->cfg, "log_file", optarg, "--log-file", err);
+            break;
+        case O_SET: {
+            char key[128];
+            const char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(key))
+                return frost_err_set(err, 400, "InvalidConfig", "--set %s: expected KEY=VALUE",
+                                     optarg);
+            memcpy(key, optarg, (size_t)(eq - optarg));
+            key[eq - optarg] = 0;
+            rc = config_set(&sv->cfg, key, eq + 1, "--set", err);
+            break;
+        }
+        case O_PRINT:
+            *print_only = true;
+            break;
+        case O_TEST:
+            *test_routes = true;
+            break;
+        case O_UP:
+            if (!strchr(optarg, '='))
+                return frost_err_set(err, 400, "InvalidConfig",
+                                     "--test-upstream %s: expected NAME=ADDR", optarg);
+            if (buf_append(upstreams, optarg, strlen(optarg) + 1) < 0)
+                return frost_err_set(err, 400, "InvalidConfig", "too many --test-upstream");
+            break;
+        case 'h':
+            fputs(serve_usage, stdout);
+            exit(0);
+        default:
+            return frost_err_set(err, 400, "InvalidArgument",
+                                 "unknown or incomplete option; see `frost serve --help`");
+        }
+        if (rc < 0)
+            return -1;
+    }
+    if (optind < argc)
+        return frost_err_set(err, 400, "InvalidArgument",
+                             "unexpected argument \"%s\"; see `frost serve --help`", argv[optind]);
+    return config_validate(&sv->cfg, err);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct serve *sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        fprintf(stderr, "frost serve: out of memory\n");
+        return 1;
+    }
+    sv->pid_fd = -1;
+    struct frost_err err = {0};
+    bool print_only = false, test_routes = false;
+    struct buf upstreams = BUF_INIT(64 * 1024);
+    int rc = 1;
+    signal(SIGPIPE, SIG_IGN);
+
+    if (load_config(sv, argc, argv, &print_only, &test_routes, &upstreams, &err) < 0) {
+        fprintf(stderr, "frost serve: %s\n", err.msg);
+        rc = 2;
+        goto out_nolog;
+    }
+    if (print_only) {
+        struct buf out = BUF_INIT(0);
+        if (config_dump(&sv->cfg, &out) == 0)
+            fputs(out.data ? out.data : "", stdout);
+        buf_free(&out);
+        rc = 0;
+        goto out_nolog;
+    }
+    log_threshold = sv->cfg.log_level;
+    if (sv->cfg.log_file[0] && log_open(sv->cfg.log_file) < 0) {
+        fprintf(stderr, "frost serve: cannot open log file %s: %s\n", sv->cfg.log_file,
+                strerror(errno));
+        goto out_nolog;
+    }
+    if (prepare_data_dir(sv, &err) < 0) {
+        log_error("startup_failed", "error=\"%s\"", err.msg);
+        fprintf(stderr, "frost serve: %s\n", err.msg);
+        goto out;
+    }
+    uv_loop_init(&sv->loop);
+    sv->router = router_new();
+    if (!sv->router || http_client_new(&sv->loop, &sv->cfg.http, &sv->client, &err) < 0 ||
+        api_routes_new(&sv->loop, sv->router, sv->client, &sv->cfg, &sv->routes, &err) < 0 ||
+        (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0)) {
+        fprintf(stderr, "frost serve: %s\n", err.msg[0] ? err.msg : "out of memory");
+        goto out_loop;
+    }
+    struct http_server_opts so = {
+        .cfg = &sv->cfg.http, .router = sv->router, .on_access = on_access, .ud = sv};
+    if (http_server_new(&sv->loop, &so, &sv->server, &err) < 0 ||
+        http_server_listen(sv->server, sv->cfg.listen, &err) < 0) {
+        log_error("startup_failed", "error=\"%s\"", err.msg);
+        fprintf(stderr, "frost serve: %s\n", err.msg);
+        goto out_loop;
+    }
+    char addr[320];
+    snprintf(addr, sizeof(addr), "%s\n", http_server_address(sv->server));
+    if (write_file_atomic(sv->addr_path, addr, &err) < 0) {
+        fprintf(stderr, "frost serve: %s\n", err.msg);
+        goto out_loop;
+    }
+    uv_signal_init(&sv->loop, &sv->sigterm);
+    uv_signal_init(&sv->loop, &sv->sigint);
+    sv->sigterm.data = sv->sigint.data = sv;
+    uv_signal_start(&sv->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&sv->sigint, on_signal, SIGINT);
+    uv_prepare_init(&sv->loop, &sv->flush);
+    uv_prepare_start(&sv->flush, on_flush);
+    log_info("serving", "address=%s data_dir=%s pid=%d version=%s", http_server_address(sv->server),
+             sv->cfg.data_dir, (int)getpid(), FROST_VERSION);
+    log_flush();
+
+    uv_run(&sv->loop, UV_RUN_DEFAULT);
+    rc = sv->stopping ? 0 : 1;
+    unlink(sv->addr_path);
+    unlink(sv->pid_path);
+
+out_loop:
+    api_routes_free(sv->routes);
+    http_client_free(sv->client);
+    uv_walk(&sv->loop, close_walk, NULL);
+    uv_run(&sv->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&sv->loop) != 0)
+        log_warn("loop_close_busy", "detail=\"handles still open at exit\"");
+    http_server_free(sv->server);
+    router_free(sv->router);
+out:
+    if (sv->pid_fd >= 0)
+        close(sv->pid_fd);
+    log_info("exit", "code=%d", rc);
+    log_close();
+out_nolog:
+    buf_free(&upstreams);
+    free(sv);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/* frost: subcommand dispatch only. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "frost " FROST_VERSION " - a self-hosted serverless GPU function platform\n"
+    "\n"
+    "Usage: frost <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  serve      run the Frost server (HTTP API, scheduler, instances)\n"
+    "  version    print the version\n"
+    "  help       show this help, or `frost help <command>`\n"
+    "\n"
+    "Run `frost <command> --help` for the options of a command.\n";
+
+struct cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+};
+
+static const struct cmd cmds[] = {
+    {"serve", cli_serve},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+        printf("frost %s\n", FROST_VERSION);
+        return 0;
+    }
+    if (strcmp(name, "help") == 0) {
+        if (argc > 2) {
+            for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+                if (strcmp(argv[2], cmds[i].name) == 0) {
+                    char *sub[] = {argv[2], "--help", NULL};
+                    return cmds[i].fn(2, sub);
+                }
+            }
+            fprintf(stderr, "frost: unknown command \"%s\"; see `frost --help`\n", argv[2]);
+            return 2;
+        }
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        if (strcmp(name, cmds[i].name) == 0)
+            return cmds[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "frost: unknown command \"%s\"; see `frost --help`\n", name);
+    return 2;
+}
