@@ -167,11 +167,14 @@ static void test_proxy(struct http_request *req, void *ud)
         http_respond_error(req, 404, "UpstreamNotFound", "no test upstream named %s", name);
         return;
     }
-    /* The upstream sees the rest of the path and the query unchanged. */
-    const char *rest = http_req_param(req, "rest");
+    /* The upstream sees the rest of the path (still percent-encoded, as the
+     * client sent it) and the query unchanged. */
+    const char *rest = http_req_path(req);
+    for (int slashes = 0; *rest && slashes < 4; rest++)
+        slashes += *rest == '/';
     const char *q = http_req_query(req);
     char target[4096];
-    int n = snprintf(target, sizeof(target), "/%s%s%s", rest ? rest : "", q[0] ? "?" : "", q);
+    int n = snprintf(target, sizeof(target), "/%s%s%s", rest, q[0] ? "?" : "", q);
     if (n < 0 || (size_t)n >= sizeof(target)) {
         http_respond_error(req, 414, "URITooLong", "target too long");
         return;

@@ -62,6 +62,8 @@ static const struct key keys[] = {
     STR("data_dir", data_dir, "./frost-data"),
     STR("log_file", log_file, ""),
     LEVEL("log_level", log_level, "info"),
+    STR("region", region, "local"),
+    STR("account_id", account_id, "0000000000000000"),
     SIZE("http.max_header_bytes", http.max_header_bytes, KiB, MiB, "64KiB"),
     SIZE("http.max_body_bytes", http.max_body_bytes, 0, GiB, "32MiB"),
     DURATION("http.header_timeout", http.header_timeout_ms, 1, DAY_MS, "10s"),
@@ -73,7 +75,7 @@ static const struct key keys[] = {
     DURATION("http.upstream_idle_timeout", http.upstream_idle_timeout_ms, 1, DAY_MS, "60s"),
     UINT("http.upstream_max_idle_per_endpoint", http.upstream_max_idle_per_endpoint, 0, 100000,
          "64"),
-    SIZE("http.proxy_buffer_bytes", http.proxy_buffer_bytes, 4 * KiB, 64 * MiB, "256KiB"),
+    STR("auth.keys", auth.keys, ""),
 };
 
 /* ---- value parsing ------------------------------------------------------ */

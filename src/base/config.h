@@ -38,7 +38,12 @@ struct frost_http_config {
     uint64_t upstream_connect_timeout_ms;
     uint64_t upstream_idle_timeout_ms; /* pooled idle upstream connections closed after */
     uint64_t upstream_max_idle_per_endpoint;
-    size_t proxy_buffer_bytes; /* per direction: reading stops when this much is queued */
+};
+
+struct frost_auth_config {
+    /* "ID:SECRET[,ID:SECRET…]": access keys that may sign API requests
+     * (ACS3-HMAC-SHA256). Empty = unsigned requests, allowed on loopback only. */
+    char keys[4096];
 };
 
 struct frost_config {
@@ -46,7 +51,10 @@ struct frost_config {
     char data_dir[PATH_MAX];
     char log_file[PATH_MAX]; /* empty = stderr */
     enum log_level log_level;
+    char region[64];     /* shown in ARNs and FC_REGION, e.g. "cn-hangzhou" */
+    char account_id[64]; /* shown in ARNs and FC_ACCOUNT_ID */
     struct frost_http_config http;
+    struct frost_auth_config auth;
 };
 
 void config_defaults(struct frost_config *c);

@@ -87,7 +87,7 @@ static void on_signal(uv_signal_t *h, int signum)
     struct serve *sv = h->data;
     if (sv->stopping) {
         log_warn("shutdown_forced", "signal=%d", signum);
-        uv_stop(&sv->loop);
+        http_server_close_all(sv->server); /* on_drained follows once they are closed */
         return;
     }
     sv->stopping = true;

@@ -546,7 +546,8 @@ static void process(struct cconn *cc)
     cc->in_process = false;
     if (cc->closing)
         return;
-    if (cc->rb && cc->rpos >= cc->rlen) {
+    /* Paused: the last body chunk still points into rb. */
+    if (cc->rb && cc->rpos >= cc->rlen && !cc->parse.paused) {
         blockpool_put(&cc->cl->rbufs, cc->rb);
         cc->rb = NULL;
     }

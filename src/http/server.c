@@ -739,7 +739,7 @@ static int on_head(void *ud, struct http_msg *m)
         reject(c, 413, "PayloadTooLarge", msg);
         return HTTP_PARSE_OK;
     }
-    buf_init(&r->body, r->max_body); /* keeps no memory: body was reset, not freed */
+    r->body.limit = r->max_body; /* the allocation is kept from request to request */
     if (m->expect_continue && !r->match.opts.stream_body && send_continue(c) < 0)
         return HTTP_PARSE_ERROR;
     if (r->match.opts.stream_body)
@@ -851,7 +851,9 @@ static void conn_process(struct conn *c)
     c->in_process = false;
     if (c->closing)
         return;
-    if (c->rb && c->rpos >= c->rlen) {
+    /* A paused body chunk still points into rb (a handler's write holds it). */
+    bool referenced = c->req.active && (c->req.body_paused || c->req.held);
+    if (c->rb && c->rpos >= c->rlen && !referenced) {
         rbuf_put(c->srv, c->rb);
         c->rb = NULL;
     }
@@ -872,7 +874,7 @@ void http_req_read_body(struct http_request *r,
     r->on_end = on_end;
     r->body_ud = ud;
     r->body_registered = true;
-    if (r->msg && r->msg->expect_continue && !r->resp_started && !r->body_complete &&
+    if (r->msg && r->msg->expect_continue && !r->resp_head_sent && !r->body_complete &&
         send_continue(c) < 0) {
         conn_close(c);
         return;
@@ -908,6 +910,8 @@ void http_req_resume_body(struct http_request *r)
         http_parse_resume(&c->parse);
         if (!c->in_process)
             conn_process(c);
+    } else if (!c->in_process) {
+        conn_process(c); /* releases a fully parsed buffer and reads on */
     }
 }
 
@@ -1215,13 +1219,18 @@ static void maybe_drained(struct http_server *s)
         s->done(s, s->done_ud);
 }
 
+void http_server_close_all(struct http_server *s)
+{
+    while (s->conns)
+        conn_close(s->conns);
+}
+
 static void on_drain_deadline(uv_timer_t *t)
 {
     struct http_server *s = t->data;
     log_warn("http_shutdown_deadline", "open_connections=%llu",
              (unsigned long long)s->stats.connections_open);
-    while (s->conns)
-        conn_close(s->conns);
+    http_server_close_all(s);
 }
 
 void http_server_shutdown(struct http_server *s, uint64_t grace_ms,

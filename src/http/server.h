@@ -67,6 +67,10 @@ const char *http_server_address(const struct http_server *s);
 void http_server_shutdown(struct http_server *s, uint64_t grace_ms,
                           void (*done)(struct http_server *s, void *ud), void *ud);
 
+/* During a shutdown: stops waiting for in-flight requests and closes every
+ * connection now (their handlers see on_abort); done follows. */
+void http_server_close_all(struct http_server *s);
+
 /* Frees a server after its shutdown completed (or one that never listened). */
 void http_server_free(struct http_server *s);
 

@@ -382,17 +382,6 @@ class HttpConn:
             except TimeoutError:
                 return False
 
-    def is_open_for(self, seconds):
-        """True if nothing (no data, no EOF) arrives within `seconds`."""
-        self.sock.settimeout(seconds)
-        try:
-            data = self.sock.recv(1, socket.MSG_PEEK)
-        except socket.timeout:
-            return True
-        except OSError:
-            return False
-        return False  # data or EOF
-
 
 # ---------------------------------------------------------------- frost serve
 
@@ -481,7 +470,7 @@ class FrostServer:
         assert r.json() == {"status": "ok"}
         return r
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         self.proc.send_signal(sig)
 
     def wait_exit(self, timeout=STOP_TIMEOUT):
@@ -583,32 +572,35 @@ def frost_factory(frost_bin, tmp_path):
     yield start
 
     problems = []
+    # Stop and reap them all first (a later server may share an earlier one's
+    # data dir), then check each.
+    for srv in servers:
+        if srv.proc.poll() is None:
+            srv.proc.send_signal(signal.SIGTERM)
+    rcs = []
     for srv in servers:
         try:
-            if srv.proc.poll() is None:
-                srv.proc.send_signal(signal.SIGTERM)
-            try:
-                rc = srv.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                srv.proc.kill()
-                srv.proc.wait()
-                problems.append("frost (pid %d) did not exit within %ds of SIGTERM" % (srv.pid, STOP_TIMEOUT))
-                continue
-            text = srv.stderr_text()
-            for marker in SANITIZER_MARKERS:
-                if marker in text:
-                    problems.append("sanitizer report (%s) in frost stderr:\n%s" % (marker, text[-8000:]))
-                    break
-            if srv.expected_exit is not None and rc != srv.expected_exit:
-                problems.append(
-                    "frost exited with %s, expected %s; stderr tail:\n%s" % (rc, srv.expected_exit, text[-3000:])
-                )
-            if rc == 0 and srv.addr is not None:
-                for p in (srv.addr_path, srv.pid_path):
-                    if os.path.exists(p):
-                        problems.append("%s still exists after a clean exit" % p)
-        finally:
-            srv.close_files()
+            rcs.append(srv.proc.wait(timeout=STOP_TIMEOUT))
+        except subprocess.TimeoutExpired:
+            srv.proc.kill()
+            srv.proc.wait()
+            rcs.append(None)
+            problems.append("frost (pid %d) did not exit within %ds of SIGTERM" % (srv.pid, STOP_TIMEOUT))
+    for srv, rc in zip(servers, rcs):
+        srv.close_files()
+        if rc is None:
+            continue
+        text = srv.stderr_text()
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                problems.append("sanitizer report (%s) in frost stderr:\n%s" % (marker, text[-8000:]))
+                break
+        if srv.expected_exit is not None and rc != srv.expected_exit:
+            problems.append("frost exited with %s, expected %s; stderr tail:\n%s" % (rc, srv.expected_exit, text[-3000:]))
+        if rc == 0 and srv.addr is not None:
+            for p in (srv.addr_path, srv.pid_path):
+                if os.path.exists(p):
+                    problems.append("%s still exists after a clean exit" % p)
     if problems:
         pytest.fail("\n\n".join(problems))
 

@@ -14,6 +14,7 @@ Endpoints (any method):
                       Keep-Alive, Proxy-Foo) and an end-to-end one (X-End)
   /truncate?bytes=N&send=M   promises Content-Length N, sends M < N, closes
   /status?code=N      an empty answer with that status
+  /interim            a 100 and a 103 before the final 200 "final"
 
 Counters: connections (TCP connections accepted), requests, big_sent (bytes of
 /big bodies written so far), last_requests (recent request records).
@@ -231,6 +232,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
+        elif route == "/interim":
+            # Interim answers (100, 103) before the final one.
+            self._read_body(lambda p: None)
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
+            self._send(200, b"final", ctype="text/plain")
         elif route == "/status":
             self._read_body(lambda p: None)
             code = int(q.get("code", "200"))
@@ -280,3 +287,75 @@ class Upstream:
     def stat(self, name):
         with self.lock:
             return getattr(self, name)
+
+
+class RawUpstream:
+    """Accepts connections, records each request head byte for byte, and
+    answers every request with an empty 200 (keep-alive).  For checking
+    exactly what frost puts on the wire."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.heads = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "127.0.0.1:%d" % self.port
+        self.stopped = False
+        self.conns = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        buf = b""
+        try:
+            while True:
+                i = buf.find(b"\r\n\r\n")
+                if i < 0:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                    continue
+                head, buf = buf[: i + 4], buf[i + 4 :]
+                with self.lock:
+                    self.heads.append(head)
+                m = [l for l in head.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+                n = int(m[0].split(b":", 1)[1]) if m else 0
+                while len(buf) < n:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[n:]
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except OSError:
+            return
+
+    def stop(self):
+        self.stopped = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

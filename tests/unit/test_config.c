@@ -98,7 +98,9 @@ static void test_defaults(void **state)
     assert_int_equal(c.http.upstream_connect_timeout_ms, 5000);
     assert_int_equal(c.http.upstream_idle_timeout_ms, 60000);
     assert_int_equal(c.http.upstream_max_idle_per_endpoint, 64);
-    assert_int_equal(c.http.proxy_buffer_bytes, 256 * 1024);
+    assert_string_equal(c.region, "local");
+    assert_string_equal(c.account_id, "0000000000000000");
+    assert_string_equal(c.auth.keys, "");
 
     struct frost_err err = {0};
     assert_int_equal(config_validate(&c, &err), 0);
@@ -124,7 +126,9 @@ static void test_load_nested_and_dotted(void **state)
                       "  max_header_bytes: 16KiB\n"
                       "  max_connections: 50\n"
                       "http.body_timeout: 250ms\n"
-                      "http.proxy_buffer_bytes: 1MiB\n"
+                      "region: cn-hangzhou\n"
+                      "auth:\n"
+                      "  keys: \"id1:s1,id2:s2\"\n"
                       "http.max_body_bytes: 6MB\n",
                       &err);
     assert_int_equal(r, 0);
@@ -136,7 +140,8 @@ static void test_load_nested_and_dotted(void **state)
     assert_int_equal(c.http.max_header_bytes, 16384);
     assert_int_equal(c.http.max_connections, 50);
     assert_int_equal(c.http.body_timeout_ms, 250);
-    assert_int_equal(c.http.proxy_buffer_bytes, 1024 * 1024);
+    assert_string_equal(c.region, "cn-hangzhou");
+    assert_string_equal(c.auth.keys, "id1:s1,id2:s2");
     assert_int_equal(c.http.max_body_bytes, 6000000);
     /* Untouched keys keep their defaults. */
     assert_int_equal(c.http.keepalive_timeout_ms, 60000);
@@ -630,9 +635,9 @@ static void test_validate_fields_set_by_code(void **state)
     assert_string_equal(err.msg, "http.header_timeout: 0s is below the minimum of 1ms");
 
     config_defaults(&c);
-    c.http.proxy_buffer_bytes = (size_t)1 << 40;
+    c.http.max_body_bytes = (size_t)1 << 40;
     assert_int_equal(config_validate(&c, &err), -1);
-    assert_string_equal(err.msg, "http.proxy_buffer_bytes: 1024GiB is above the maximum of 64MiB");
+    assert_string_equal(err.msg, "http.max_body_bytes: 1024GiB is above the maximum of 1GiB");
 
     config_defaults(&c);
     c.log_level = (enum log_level)7;
@@ -658,6 +663,8 @@ static void test_dump_format(void **state)
                            "data_dir: \"./frost-data\"\n"
                            "log_file: \"\"\n"
                            "log_level: info\n"
+                           "region: \"local\"\n"
+                           "account_id: \"0000000000000000\"\n"
                            "http:\n"
                            "  max_header_bytes: 64KiB\n"
                            "  max_body_bytes: 32MiB\n"
@@ -669,7 +676,8 @@ static void test_dump_format(void **state)
                            "  upstream_connect_timeout: 5s\n"
                            "  upstream_idle_timeout: 1m\n"
                            "  upstream_max_idle_per_endpoint: 64\n"
-                           "  proxy_buffer_bytes: 256KiB\n");
+                           "auth:\n"
+                           "  keys: \"\"\n");
     free(s);
 }
 
@@ -700,7 +708,8 @@ static void test_dump_round_trip(void **state)
     assert_int_equal(config_set(&c, "http.upstream_connect_timeout", "24h", "t", &err), 0);
     assert_int_equal(config_set(&c, "http.upstream_idle_timeout", "61001ms", "t", &err), 0);
     assert_int_equal(config_set(&c, "http.upstream_max_idle_per_endpoint", "0", "t", &err), 0);
-    assert_int_equal(config_set(&c, "http.proxy_buffer_bytes", "3MiB", "t", &err), 0);
+    assert_int_equal(config_set(&c, "region", "eu-central-1", "t", &err), 0);
+    assert_int_equal(config_set(&c, "auth.keys", "k:s", "t", &err), 0);
 
     char *text = dump(&c);
     assert_non_null(strstr(text, "  header_timeout: 1500ms\n"));
