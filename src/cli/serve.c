@@ -11,12 +11,16 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "api/auth.h"
+#include "api/fc.h"
 #include "api/routes.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "spec/registry.h"
+#include "store/store.h"
 
 extern char **environ;
 
@@ -52,6 +56,10 @@ struct serve {
     struct http_server *server;
     struct http_client *client;
     struct api_routes *routes;
+    struct store *store;
+    struct spec_registry *reg;
+    struct api_auth *auth;
+    struct api_fc *fc;
     char pid_path[PATH_MAX + 16];
     char addr_path[PATH_MAX + 16];
     int pid_fd;
@@ -248,6 +256,61 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
     return config_validate(&sv->cfg, err);
 }
 
+/* Unsigned API access is only safe where nobody else can connect. */
+static bool listen_is_local(const char *listen)
+{
+    if (strncmp(listen, "unix:", 5) == 0)
+        return true;
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "[::1]:", 6) == 0 ||
+           strncmp(listen, "localhost:", 10) == 0;
+}
+
+static int setup_auth(struct serve *sv, struct frost_err *err)
+{
+    struct api_auth_key *keys = NULL;
+    size_t n = 0;
+    if (api_auth_keys_parse(sv->cfg.auth.keys, &keys, &n, err) < 0)
+        return frost_err_prefix(err, "auth.keys");
+    if (n == 0) {
+        free(keys);
+        if (!listen_is_local(sv->cfg.listen))
+            return frost_err_set(err, 400, "InvalidConfig",
+                                 "listening on %s without access keys would let anyone manage "
+                                 "functions; set auth.keys (see docs/auth.md) or listen on "
+                                 "127.0.0.1",
+                                 sv->cfg.listen);
+        log_warn("auth_disabled", "detail=\"no auth.keys: unsigned API requests are accepted "
+                                  "(loopback only)\"");
+        return 0;
+    }
+    int rc = api_auth_new(keys, n, NULL, &sv->auth, err);
+    free(keys);
+    if (rc < 0)
+        return frost_err_prefix(err, "auth.keys");
+    log_info("auth_enabled", "keys=%zu", n);
+    return 0;
+}
+
+static int open_state(struct serve *sv, struct frost_err *err)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/frost.db", sv->cfg.data_dir);
+    struct store_opts so = {.path = path, .loop = &sv->loop};
+    if (store_open(&so, &sv->store, err) < 0)
+        return -1;
+    sv->reg = spec_registry_new();
+    if (!sv->reg)
+        return frost_err_set(err, 500, "InternalError", "out of memory");
+    struct api_fc_opts fo = {
+        .loop = &sv->loop,
+        .cfg = &sv->cfg,
+        .store = sv->store,
+        .reg = sv->reg,
+        .auth = sv->auth,
+    };
+    return api_fc_new(&fo, sv->router, &sv->fc, err);
+}
+
 static void close_walk(uv_handle_t *h, void *arg)
 {
     if (!uv_is_closing(h))
@@ -294,7 +357,8 @@ int cli_serve(int argc, char **argv)
     }
     uv_loop_init(&sv->loop);
     sv->router = router_new();
-    if (!sv->router || http_client_new(&sv->loop, &sv->cfg.http, &sv->client, &err) < 0 ||
+    if (!sv->router || setup_auth(sv, &err) < 0 || open_state(sv, &err) < 0 ||
+        http_client_new(&sv->loop, &sv->cfg.http, &sv->client, &err) < 0 ||
         api_routes_new(&sv->loop, sv->router, sv->client, &sv->cfg, &sv->routes, &err) < 0 ||
         (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0)) {
         fprintf(stderr, "frost serve: %s\n", err.msg[0] ? err.msg : "out of memory");
@@ -308,6 +372,7 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "frost serve: %s\n", err.msg);
         goto out_loop;
     }
+    api_fc_set_public_address(sv->fc, http_server_address(sv->server));
     char addr[320];
     snprintf(addr, sizeof(addr), "%s\n", http_server_address(sv->server));
     if (write_file_atomic(sv->addr_path, addr, &err) < 0) {
@@ -333,6 +398,12 @@ int cli_serve(int argc, char **argv)
 out_loop:
     api_routes_free(sv->routes);
     http_client_free(sv->client);
+    /* Writes still queued finish (and their callbacks run) before the store goes. */
+    uv_run(&sv->loop, UV_RUN_NOWAIT);
+    store_close(sv->store);
+    api_fc_free(sv->fc);
+    spec_registry_free(sv->reg);
+    api_auth_free(sv->auth);
     uv_walk(&sv->loop, close_walk, NULL);
     uv_run(&sv->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&sv->loop) != 0)

@@ -1,0 +1,243 @@
+/* Provision, async-invoke and concurrency configs: put, get, delete, list.
+ * Their behaviour arrives with the scheduler; here they are validated,
+ * stored durably and returned in FC's shapes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/fc_internal.h"
+
+enum ckind { C_PROVISION, C_ASYNC, C_CONCURRENCY };
+
+struct ckind_def {
+    const char *collection;
+    const char *list_field; /* member holding the array in List answers */
+    const char *not_found;  /* FC-style code when a function has none */
+    const char *what;       /* for messages */
+    int (*validate)(const json_t *in, json_t **out, struct frost_err *err);
+};
+
+static const struct ckind_def kinds[] = {
+    [C_PROVISION] = {STORE_PROVISION, "provisionConfigs", "ProvisionConfigNotFound",
+                     "provision config", spec_provision_config},
+    [C_ASYNC] = {STORE_ASYNC_CONFIG, "configs", "AsyncConfigNotFound", "async invoke config",
+                 spec_async_config},
+    [C_CONCURRENCY] = {STORE_CONCURRENCY, "configs", "ConcurrencyConfigNotFound",
+                       "concurrency config", spec_concurrency_config},
+};
+
+static json_t **slot_of(struct spec_fn *f, enum ckind k)
+{
+    switch (k) {
+    case C_PROVISION:
+        return &f->provision;
+    case C_ASYNC:
+        return &f->async_config;
+    default:
+        return &f->concurrency;
+    }
+}
+
+/* The stored config as Get/Put/List answer it: plus functionArn and, for
+ * provision configs, the target in force and the current state. */
+static json_t *present(struct api_fc *a, struct spec_fn *f, enum ckind k)
+{
+    json_t *stored = *slot_of(f, k);
+    json_t *out = json_deep_copy(stored);
+    if (!out)
+        return NULL;
+    char arn[512];
+    fc_arn(a, f->name, arn, sizeof(arn));
+    json_object_set_new(out, "functionArn", json_string(arn));
+    if (k == C_PROVISION) {
+        json_t *t = json_object_get(out, "defaultTarget");
+        if (!t)
+            t = json_object_get(out, "target");
+        json_object_set_new(out, "target", json_integer(t ? json_integer_value(t) : 0));
+        json_object_set_new(out, "current", json_integer(0));
+        json_t *tt = json_object_get(out, "target");
+        if (json_integer_value(tt) > 0)
+            json_object_set_new(out, "currentError",
+                                json_string("this Frost does not run provisioned instances "
+                                            "yet: the configuration is stored only"));
+        else
+            json_object_set_new(out, "currentError", json_string(""));
+    }
+    return out;
+}
+
+static void put_config(struct api_fc *a, struct http_request *req, enum ckind k)
+{
+    if (fc_qualifier_ok(req) < 0)
+        return;
+    struct spec_fn *f = fc_function(a, req);
+    if (!f)
+        return;
+    json_t *in = fc_body_object(req);
+    if (!in)
+        return;
+    struct frost_err err = {0};
+    json_t *cfg = NULL;
+    int rc = kinds[k].validate(in, &cfg, &err);
+    json_decref(in);
+    if (rc < 0) {
+        fc_error(req, &err);
+        return;
+    }
+    if (k == C_ASYNC) {
+        char now[32];
+        fc_now(now, sizeof(now));
+        json_t *old = f->async_config;
+        json_t *created = old ? json_object_get(old, "createdTime") : NULL;
+        json_object_set_new(cfg, "createdTime", created ? json_incref(created) : json_string(now));
+        json_object_set_new(cfg, "lastModifiedTime", json_string(now));
+    }
+    char *text = fc_dump(cfg);
+    struct store_batch *b = store_batch_new();
+    if (!text || !b || store_batch_put(b, kinds[k].collection, f->name, text) < 0) {
+        free(text);
+        store_batch_free(b);
+        json_decref(cfg);
+        http_respond_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    free(text);
+    struct fc_write *w = fc_write_new(a, req);
+    if (!w) {
+        store_batch_free(b);
+        json_decref(cfg);
+        return;
+    }
+    snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
+    spec_fn_set(f, slot_of(f, k), cfg);
+    w->answer = present(a, f, k);
+    fc_write_submit(w, b);
+}
+
+static void get_config(struct api_fc *a, struct http_request *req, enum ckind k)
+{
+    if (fc_qualifier_ok(req) < 0)
+        return;
+    struct spec_fn *f = fc_function(a, req);
+    if (!f)
+        return;
+    if (!*slot_of(f, k)) {
+        http_respond_error(req, 404, kinds[k].not_found, "function %s has no %s", f->name,
+                           kinds[k].what);
+        return;
+    }
+    fc_json(req, 200, present(a, f, k));
+}
+
+static void delete_config(struct api_fc *a, struct http_request *req, enum ckind k)
+{
+    if (fc_qualifier_ok(req) < 0)
+        return;
+    struct spec_fn *f = fc_function(a, req);
+    if (!f)
+        return;
+    if (!*slot_of(f, k)) {
+        http_respond_error(req, 404, kinds[k].not_found, "function %s has no %s", f->name,
+                           kinds[k].what);
+        return;
+    }
+    struct store_batch *b = store_batch_new();
+    if (!b || store_batch_del(b, kinds[k].collection, f->name) < 0) {
+        store_batch_free(b);
+        http_respond_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    struct fc_write *w = fc_write_new(a, req);
+    if (!w) {
+        store_batch_free(b);
+        return;
+    }
+    snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
+    spec_fn_set(f, slot_of(f, k), NULL);
+    fc_write_submit(w, b);
+}
+
+static void list_configs(struct api_fc *a, struct http_request *req, enum ckind k)
+{
+    size_t limit;
+    char token[256], name[128];
+    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0)
+        return;
+    int has_name = http_req_query_param(req, "functionName", name, sizeof(name)) == 1 && name[0];
+    json_t *arr = json_array();
+    char last[256] = "";
+    int more = 0;
+    if (has_name) {
+        struct spec_fn *f = spec_registry_get(a->reg, name);
+        if (f && f->doc && *slot_of(f, k) && strcmp(name, token) > 0)
+            json_array_append_new(arr, present(a, f, k));
+    } else {
+        /* Walk functions in name order, keeping those that have this config. */
+        struct spec_fn *items[64];
+        const char *after = token;
+        size_t got = 0;
+        int walk_more = 1;
+        while (walk_more && got <= limit) {
+            size_t n = spec_registry_list(a->reg, NULL, after, 64, items, &walk_more);
+            for (size_t i = 0; i < n; i++) {
+                struct spec_fn *f = items[i];
+                if (!f->doc || !*slot_of(f, k))
+                    continue;
+                if (got == limit) {
+                    more = 1;
+                    walk_more = 0;
+                    break;
+                }
+                json_array_append_new(arr, present(a, f, k));
+                snprintf(last, sizeof(last), "%s", f->name);
+                got++;
+            }
+            if (n == 0)
+                break;
+            after = items[n - 1]->name;
+        }
+    }
+    json_t *out = json_object();
+    json_object_set_new(out, kinds[k].list_field, arr);
+    if (more)
+        json_object_set_new(out, "nextToken", json_string(last));
+    fc_json(req, 200, out);
+}
+
+#define CONFIG_HANDLERS(tag, kind)                                                                 \
+    static void put_##tag(struct api_fc *a, struct http_request *req)                              \
+    {                                                                                              \
+        put_config(a, req, kind);                                                                  \
+    }                                                                                              \
+    static void get_##tag(struct api_fc *a, struct http_request *req)                              \
+    {                                                                                              \
+        get_config(a, req, kind);                                                                  \
+    }                                                                                              \
+    static void delete_##tag(struct api_fc *a, struct http_request *req)                           \
+    {                                                                                              \
+        delete_config(a, req, kind);                                                               \
+    }                                                                                              \
+    static void list_##tag(struct api_fc *a, struct http_request *req)                             \
+    {                                                                                              \
+        list_configs(a, req, kind);                                                                \
+    }
+
+CONFIG_HANDLERS(provision, C_PROVISION)
+CONFIG_HANDLERS(async, C_ASYNC)
+CONFIG_HANDLERS(concurrency, C_CONCURRENCY)
+
+const struct fc_route_def fc_config_routes[] = {
+    {"PUT", "/functions/{fn}/provision-config", put_provision, 0},
+    {"GET", "/functions/{fn}/provision-config", get_provision, 0},
+    {"DELETE", "/functions/{fn}/provision-config", delete_provision, 0},
+    {"GET", "/provision-configs", list_provision, 0},
+    {"PUT", "/functions/{fn}/async-invoke-config", put_async, 0},
+    {"GET", "/functions/{fn}/async-invoke-config", get_async, 0},
+    {"DELETE", "/functions/{fn}/async-invoke-config", delete_async, 0},
+    {"GET", "/async-invoke-configs", list_async, 0},
+    {"PUT", "/functions/{fn}/concurrency", put_concurrency, 0},
+    {"GET", "/functions/{fn}/concurrency", get_concurrency, 0},
+    {"DELETE", "/functions/{fn}/concurrency", delete_concurrency, 0},
+    {"GET", "/concurrency-configs", list_concurrency, 0},
+    {NULL, NULL, NULL, 0},
+};

@@ -1,0 +1,79 @@
+/* Shared by the fc_*.c files of the FC API; not a public contract. */
+#ifndef FROST_API_FC_INTERNAL_H
+#define FROST_API_FC_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+
+#include "api/fc.h"
+#include "http/server.h"
+#include "spec/spec.h"
+
+#define FC_PREFIX "/2023-03-30"
+
+struct api_fc {
+    uv_loop_t *loop;
+    const struct frost_config *cfg;
+    struct store *store;
+    struct spec_registry *reg;
+    struct api_auth *auth;
+    char public_address[300];
+    char code_dir[PATH_MAX];
+    struct fc_route *routes; /* route contexts, freed with the api */
+    int pending;             /* writes and code jobs in flight */
+};
+
+typedef void (*fc_handler)(struct api_fc *a, struct http_request *req);
+
+/* ---- answers */
+void fc_json(struct http_request *req, int status, json_t *body); /* steals body */
+void fc_error(struct http_request *req, const struct frost_err *err);
+void fc_no_content(struct http_request *req);
+
+/* ---- request helpers; each answers the error itself and returns -1 */
+json_t *fc_body_object(struct http_request *req); /* new reference */
+int fc_qualifier_ok(struct http_request *req);
+/* limit (1..100, default dflt) and nextToken */
+int fc_paging(struct http_request *req, size_t dflt, size_t *limit, char *token, size_t token_len);
+/* The named function, or NULL after answering 404 FunctionNotFound. */
+struct spec_fn *fc_function(struct api_fc *a, struct http_request *req);
+
+/* ---- writes: submit a batch; done(ctx, status, msg) runs once durable */
+struct fc_write {
+    struct api_fc *a;
+    struct http_request *req; /* NULL when the client went away */
+    void (*done)(struct fc_write *w, int status, const char *msg);
+    struct spec_fn *fn;
+    json_t *answer; /* body to send on success (owned) */
+    int answer_status;
+    json_t *undo;  /* previous document, restored on failure (owned) */
+    json_t **slot; /* which document of fn the write replaced */
+    char key[300];
+    int kind;
+};
+struct fc_write *fc_write_new(struct api_fc *a, struct http_request *req);
+/* Submits b for w; on durable completion w->done runs, then w is freed. */
+void fc_write_submit(struct fc_write *w, struct store_batch *b);
+/* Default done: answers w->answer (or no content) or the store error. */
+void fc_write_answer(struct fc_write *w, int status, const char *msg);
+
+/* ---- formatting */
+void fc_arn(struct api_fc *a, const char *fn, char *out, size_t len);
+void fc_now(char *out, size_t len); /* "2026-11-22T04:07:46Z" */
+char *fc_dump(const json_t *j);     /* compact JSON, malloc'd */
+
+/* ---- route tables of each file */
+struct fc_route_def {
+    const char *method;
+    const char *pattern;
+    fc_handler fn;
+    size_t max_body; /* 0 = default */
+};
+extern const struct fc_route_def fc_function_routes[];
+extern const struct fc_route_def fc_config_routes[];
+extern const struct fc_route_def fc_trigger_routes[];
+
+/* ---- loading */
+int fc_load(struct api_fc *a, struct frost_err *err);
+
+#endif
