@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "runtime/exec.h"
 
 static const char usage[] =
     "frost " FROST_VERSION " - a self-hosted serverless GPU function platform\n"
@@ -32,6 +33,9 @@ int main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *name = argv[1];
+    /* Hidden: how instances start (see runtime/exec.h). */
+    if (strcmp(name, "__exec") == 0)
+        return rt_exec_main(argc - 1, argv + 1);
     if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
         printf("frost %s\n", FROST_VERSION);
         return 0;

@@ -62,17 +62,6 @@ static bool is_unreserved(unsigned char c)
            c == '_' || c == '.' || c == '~';
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t';
@@ -157,10 +146,10 @@ static int put_component(struct buf *b, const char *s, size_t n, bool keep_slash
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '%' && i + 2 < n && hexval((unsigned char)s[i + 1]) >= 0 &&
-            hexval((unsigned char)s[i + 2]) >= 0) {
-            c = (unsigned char)(hexval((unsigned char)s[i + 1]) << 4 |
-                                hexval((unsigned char)s[i + 2]));
+        if (c == '%' && i + 2 < n && codec_hex_value((unsigned char)s[i + 1]) >= 0 &&
+            codec_hex_value((unsigned char)s[i + 2]) >= 0) {
+            c = (unsigned char)(codec_hex_value((unsigned char)s[i + 1]) << 4 |
+                                codec_hex_value((unsigned char)s[i + 2]));
             i += 2;
         } else if (c == '+') {
             c = ' ';

@@ -82,14 +82,16 @@ size_t api_auth_nonce_count(const struct api_auth *a);
  * On success returns 0, sets *key_id (if key_id is not NULL) to the id of the
  * key that signed (valid until api_auth_free) and records the nonce.
  *
- * Errors (err->status, err->code):
+ * Errors (err->status, err->code); docs/auth.md lists them in check order:
  *   401 MissingAuthorization     no Authorization header
- *   400 IncompleteSignature      Authorization malformed, another algorithm,
+ *   400 IncompleteSignature      Authorization malformed or repeated, another
+ *                                algorithm, Signature not 64 hex digits,
  *                                x-acs-date or x-acs-signature-nonce not among
  *                                SignedHeaders, or a signed header not sent
  *   400 MissingRequiredHeader    no x-acs-date or no x-acs-signature-nonce
  *   400 InvalidArgument          x-acs-date not "YYYY-MM-DDTHH:MM:SSZ", bad
- *                                nonce, request too large to canonicalise
+ *                                nonce, an x-acs-* header repeated, request
+ *                                too large to canonicalise
  *   400 ContentSHA256Mismatch    x-acs-content-sha256 is not the body's hash
  *   403 InvalidAccessKeyId       Credential names no configured key
  *   403 RequestTimeTooSkewed     x-acs-date more than max_skew_ms from now_ms
@@ -99,9 +101,10 @@ size_t api_auth_nonce_count(const struct api_auth *a);
  *   429 TooManyRequests          the nonce cache is full (max_nonces live
  *                                nonces): refused rather than forgetting one
  *   500 InternalError            libcrypto or memory failure
- * Checks run in that order of cost: the signature is computed only for a
- * known key and a fresh date, and a nonce is stored only after the signature
- * matched, so unsigned traffic cannot fill the cache. */
+ * Cheap checks come first: the signature is computed only for a known key and
+ * a fresh date, and a nonce is stored only after the signature matched, so
+ * unsigned traffic cannot fill the cache. A nonce is remembered until its
+ * x-acs-date + max_skew_ms, after which the request is refused as skewed. */
 FROST_WUR int api_auth_verify(struct api_auth *a, const char *method, const char *raw_path,
                               const char *raw_query, const struct http_header *headers,
                               size_t n_headers, const void *body, size_t body_len, int64_t now_ms,

@@ -16,11 +16,9 @@ struct fn_op {
     struct http_request *req; /* NULL once the client went away */
     struct spec_fn *fn;
     json_t *doc;   /* validated new document */
-    json_t *patch; /* update: the input, re-applied if the function changed meanwhile */
     char *zip_b64; /* owned copy of code.zipFile */
     size_t zip_len;
     bool create;
-    uint64_t version; /* fn->version when the update was validated */
     struct spec_code_info code;
     struct frost_err err;
     int code_rc;
@@ -41,7 +39,6 @@ static void function_id(char *out, size_t len)
 static void op_free(struct fn_op *op)
 {
     json_decref(op->doc);
-    json_decref(op->patch);
     free(op->zip_b64);
     free(op);
 }
@@ -73,6 +70,30 @@ static int take_code(struct fn_op *op, const json_t *input)
     }
     memcpy(op->zip_b64, json_string_value(zip), op->zip_len + 1);
     return 0;
+}
+
+/* Takes doc and releases in; NULL (answered) on failure. */
+static struct fn_op *op_new(struct api_fc *a, struct http_request *req, struct spec_fn *f,
+                            json_t *doc, json_t *in)
+{
+    struct fn_op *op = calloc(1, sizeof(*op));
+    if (!op) {
+        json_decref(in);
+        json_decref(doc);
+        http_respond_error(req, 500, "InternalError", "out of memory");
+        return NULL;
+    }
+    op->a = a;
+    op->req = req;
+    op->fn = f;
+    op->doc = doc;
+    int rc = take_code(op, in);
+    json_decref(in);
+    if (rc < 0) {
+        op_free(op);
+        return NULL;
+    }
+    return op;
 }
 
 static void finish_write(struct fc_write *w, int status, const char *msg)
@@ -215,23 +236,10 @@ static void create_function(struct api_fc *a, struct http_request *req)
         fc_error(req, &err);
         return;
     }
-    struct fn_op *op = calloc(1, sizeof(*op));
-    if (!op) {
-        json_decref(in);
-        json_decref(doc);
-        http_respond_error(req, 500, "InternalError", "out of memory");
+    struct fn_op *op = op_new(a, req, NULL, doc, in);
+    if (!op)
         return;
-    }
-    op->a = a;
-    op->req = req;
     op->create = true;
-    op->doc = doc;
-    if (take_code(op, in) < 0) {
-        json_decref(in);
-        op_free(op);
-        return;
-    }
-    json_decref(in);
     char arn[512], id[40], now[32];
     fc_arn(a, name, arn, sizeof(arn));
     function_id(id, sizeof(id));
@@ -285,23 +293,9 @@ static void update_function(struct api_fc *a, struct http_request *req)
         fc_error(req, &err);
         return;
     }
-    struct fn_op *op = calloc(1, sizeof(*op));
-    if (!op) {
-        json_decref(in);
-        json_decref(doc);
-        http_respond_error(req, 500, "InternalError", "out of memory");
+    struct fn_op *op = op_new(a, req, f, doc, in);
+    if (!op)
         return;
-    }
-    op->a = a;
-    op->req = req;
-    op->fn = f;
-    op->doc = doc;
-    if (take_code(op, in) < 0) {
-        json_decref(in);
-        op_free(op);
-        return;
-    }
-    json_decref(in);
     char now[32];
     fc_now(now, sizeof(now));
     json_object_set_new(doc, "lastModifiedTime", json_string(now));

@@ -17,7 +17,7 @@ void codec_hex_encode(const void *data, size_t n, char *out)
     out[2 * n] = '\0';
 }
 
-static int hex_value(unsigned char c)
+int codec_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -34,8 +34,8 @@ int codec_hex_decode(const char *s, size_t len, void *out, size_t out_cap, size_
         return -1;
     unsigned char *o = out;
     for (size_t i = 0; i < len; i += 2) {
-        int hi = hex_value((unsigned char)s[i]);
-        int lo = hex_value((unsigned char)s[i + 1]);
+        int hi = codec_hex_value((unsigned char)s[i]);
+        int lo = codec_hex_value((unsigned char)s[i + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         o[i / 2] = (unsigned char)(hi << 4 | lo);
@@ -163,5 +163,35 @@ int codec_sha256_hex(const void *data, size_t n, char out[CODEC_SHA256_HEX_LEN +
     if (codec_sha256(data, n, md) < 0)
         return -1;
     codec_hex_encode(md, sizeof(md), out);
+    return 0;
+}
+
+int codec_percent_decode(const char *src, size_t len, bool plus_is_space, char *out, size_t room,
+                         size_t *out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = src[i];
+        if (c == '%') {
+            if (i + 2 >= len)
+                return -1;
+            int hi = codec_hex_value((unsigned char)src[i + 1]);
+            int lo = codec_hex_value((unsigned char)src[i + 2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        if (o + 1 >= room)
+            return -1;
+        out[o++] = c;
+    }
+    if (room == 0)
+        return -1;
+    out[o] = 0;
+    if (out_len)
+        *out_len = o;
     return 0;
 }

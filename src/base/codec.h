@@ -19,6 +19,16 @@
 /* Writes 2*n lowercase hex digits and a NUL: out needs 2*n + 1 bytes. */
 void codec_hex_encode(const void *data, size_t n, char *out);
 
+/* Value of one hex digit (either case), or -1. */
+int codec_hex_value(unsigned char c);
+
+/* Percent-decodes src[0..len) into out (NUL-terminated; needs room for it).
+ * '+' becomes a space when plus_is_space (query strings). Fails (-1) on a
+ * truncated or non-hex escape, an encoded NUL, or when out is too small.
+ * *out_len (may be NULL) gets the decoded length without the NUL. */
+FROST_WUR int codec_percent_decode(const char *src, size_t len, bool plus_is_space, char *out,
+                                   size_t room, size_t *out_len);
+
 /* Decodes exactly len hex digits (either case) into out. Fails (-1) on an odd
  * length, a non-hex character, or when len/2 > out_cap; out is then
  * unspecified. On success *out_len = len/2. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <openssl/crypto.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,6 +285,7 @@ static int setup_auth(struct serve *sv, struct frost_err *err)
         return 0;
     }
     int rc = api_auth_new(keys, n, NULL, &sv->auth, err);
+    OPENSSL_cleanse(keys, n * sizeof(*keys)); /* the keyring holds its own copies */
     free(keys);
     if (rc < 0)
         return frost_err_prefix(err, "auth.keys");

@@ -355,6 +355,26 @@ static void arm_request_timer(struct cconn *cc)
 
 /* ------------------------------------------------------------ connections */
 
+/* The last step of http_client_free, once no connection is left. */
+static void client_destroy(struct http_client *cl)
+{
+    blockpool_drain(&cl->rbufs);
+    while (cl->free_q) {
+        struct http_creq *fq = cl->free_q;
+        cl->free_q = fq->next_free;
+        buf_free(&fq->head);
+        free(fq);
+    }
+    for (int i = 0; i < BUCKETS; i++) {
+        while (cl->buckets[i]) {
+            struct pool *pp = cl->buckets[i];
+            cl->buckets[i] = pp->next;
+            free(pp);
+        }
+    }
+    free(cl);
+}
+
 static void on_closed(uv_handle_t *h)
 {
     struct cconn *cc = h->data;
@@ -393,23 +413,8 @@ static void on_closed(uv_handle_t *h)
     }
 done:
     pool_maybe_free(cl, p);
-    if (cl->freeing && !cl->all) {
-        blockpool_drain(&cl->rbufs);
-        while (cl->free_q) {
-            struct http_creq *fq = cl->free_q;
-            cl->free_q = fq->next_free;
-            buf_free(&fq->head);
-            free(fq);
-        }
-        for (int i = 0; i < BUCKETS; i++) {
-            while (cl->buckets[i]) {
-                struct pool *pp = cl->buckets[i];
-                cl->buckets[i] = pp->next;
-                free(pp);
-            }
-        }
-        free(cl);
-    }
+    if (cl->freeing && !cl->all)
+        client_destroy(cl);
 }
 
 static void conn_fail(struct cconn *cc, int status)
@@ -873,21 +878,7 @@ void http_client_free(struct http_client *cl)
         return;
     cl->freeing = true;
     if (!cl->all) {
-        blockpool_drain(&cl->rbufs);
-        while (cl->free_q) {
-            struct http_creq *fq = cl->free_q;
-            cl->free_q = fq->next_free;
-            buf_free(&fq->head);
-            free(fq);
-        }
-        for (int i = 0; i < BUCKETS; i++) {
-            while (cl->buckets[i]) {
-                struct pool *pp = cl->buckets[i];
-                cl->buckets[i] = pp->next;
-                free(pp);
-            }
-        }
-        free(cl);
+        client_destroy(cl);
         return;
     }
     for (struct cconn *cc = cl->all; cc; cc = cc->anext) {

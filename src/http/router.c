@@ -1,5 +1,7 @@
 #include "http/router.h"
 
+#include "base/codec.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,43 +115,6 @@ bad:
                          pattern);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes src[0..len) into out; -1 on a bad escape, a NUL, or no room. */
-static int decode(const char *src, size_t len, char *out, size_t room, size_t *used)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            c = (char)(h * 16 + l);
-            if (c == 0)
-                return -1;
-            i += 2;
-        }
-        if (o + 1 >= room)
-            return -1;
-        out[o++] = c;
-    }
-    out[o++] = 0;
-    *used = o;
-    return 0;
-}
-
 /* 1 = match, 0 = no match, -1 = undecodable */
 static int match_route(const struct router_route *rt, const char *path, struct router_match *m)
 {
@@ -166,8 +131,10 @@ static int match_route(const struct router_route *rt, const char *path, struct r
             if (len == 0 && !s->rest)
                 return 0;
             size_t used;
-            if (decode(p, len, m->storage + used_total, sizeof(m->storage) - used_total, &used) < 0)
+            if (codec_percent_decode(p, len, false, m->storage + used_total,
+                                     sizeof(m->storage) - used_total, &used) < 0)
                 return -1;
+            used++; /* and its NUL */
             m->params[m->n_params].name = s->text;
             m->params[m->n_params].value = m->storage + used_total;
             m->n_params++;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/clock.h"
+#include "base/codec.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "http/parse.h"
@@ -1343,17 +1344,6 @@ void http_req_on_abort(struct http_request *r, void (*on_abort)(struct http_requ
     r->abort_ud = ud;
 }
 
-static int hexv(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int http_req_query_param(const struct http_request *r, const char *name, char *out, size_t outlen)
 {
     const char *q = http_req_query(r);
@@ -1366,27 +1356,8 @@ int http_req_query_param(const struct http_request *r, const char *name, char *o
         if (klen == nlen && memcmp(q, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : q + len;
             size_t vlen = eq ? len - klen - 1 : 0;
-            size_t o = 0;
-            for (size_t i = 0; i < vlen; i++) {
-                char ch = v[i];
-                if (ch == '+') {
-                    ch = ' ';
-                } else if (ch == '%') {
-                    if (i + 2 >= vlen)
-                        return -1;
-                    int hi = hexv(v[i + 1]), lo = hexv(v[i + 2]);
-                    if (hi < 0 || lo < 0)
-                        return -1;
-                    ch = (char)(hi * 16 + lo);
-                    i += 2;
-                }
-                if (o + 1 >= outlen)
-                    return -1;
-                out[o++] = ch;
-            }
-            if (outlen == 0)
+            if (codec_percent_decode(v, vlen, true, out, outlen, NULL) < 0)
                 return -1;
-            out[o] = 0;
             return 1;
         }
         q += len;

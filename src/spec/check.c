@@ -122,8 +122,9 @@ int spec__int(json_t *obj, const char *key, const char *parent, json_int_t min, 
     if (i < min || i > max) {
         spec__path(path, sizeof(path), parent, key);
         if (max == SPEC_INT_MAX)
-            return spec__invalid(err, path, "must be at least %" JSON_INTEGER_FORMAT
-                                 ", got %" JSON_INTEGER_FORMAT, min, i);
+            return spec__invalid(
+                err, path, "must be at least %" JSON_INTEGER_FORMAT ", got %" JSON_INTEGER_FORMAT,
+                min, i);
         return spec__invalid(err, path,
                              "must be between %" JSON_INTEGER_FORMAT " and %" JSON_INTEGER_FORMAT
                              ", got %" JSON_INTEGER_FORMAT,
@@ -202,8 +203,8 @@ int spec__string(json_t *obj, const char *key, const char *parent, bool required
             *out = NULL;
         return 0;
     }
-    if (check_string_value(v, spec__path(path, sizeof(path), parent, key), maxlen, nonempty,
-                           err) < 0)
+    if (check_string_value(v, spec__path(path, sizeof(path), parent, key), maxlen, nonempty, err) <
+        0)
         return -1;
     if (out)
         *out = json_string_value(v);
@@ -219,8 +220,7 @@ int spec__string_array(json_t *obj, const char *key, const char *parent, size_t 
         return 0;
     spec__path(path, sizeof(path), parent, key);
     if (!json_is_array(v))
-        return spec__invalid(err, path, "must be an array of strings, got %s",
-                             spec__type_name(v));
+        return spec__invalid(err, path, "must be an array of strings, got %s", spec__type_name(v));
     if (json_array_size(v) > max_items)
         return spec__invalid(err, path, "must have at most %zu items, got %zu", max_items,
                              json_array_size(v));

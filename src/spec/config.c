@@ -72,12 +72,9 @@ struct cron_field_spec {
 };
 
 static const struct cron_field_spec cron_fields[6] = {
-    {"seconds", 0, 59, NULL, 0, 0, false},
-    {"minutes", 0, 59, NULL, 0, 0, false},
-    {"hours", 0, 23, NULL, 0, 0, false},
-    {"day-of-month", 1, 31, NULL, 0, 0, true},
-    {"month", 1, 12, month_names, 12, 1, false},
-    {"day-of-week", 0, 7, day_names, 7, 0, true},
+    {"seconds", 0, 59, NULL, 0, 0, false},       {"minutes", 0, 59, NULL, 0, 0, false},
+    {"hours", 0, 23, NULL, 0, 0, false},         {"day-of-month", 1, 31, NULL, 0, 0, true},
+    {"month", 1, 12, month_names, 12, 1, false}, {"day-of-week", 0, 7, day_names, 7, 0, true},
 };
 
 static char upper(char c)
@@ -353,8 +350,8 @@ static int check_policy_list(json_t *cfg, const char *key,
             return -1;
         const char *name = json_string_value(json_object_get(p, "name"));
         for (size_t k = 0; k < i; k++)
-            if (strcmp(name, json_string_value(json_object_get(json_array_get(list, k),
-                                                               "name"))) == 0) {
+            if (strcmp(name, json_string_value(json_object_get(json_array_get(list, k), "name"))) ==
+                0) {
                 char sub[SPEC_PATH_MAX];
                 return spec__invalid(err, spec__path(sub, sizeof(sub), path, "name"),
                                      "\"%.64s\" is used by %s[%zu] already", name, key, k);
@@ -557,8 +554,7 @@ int spec_destination_parse(const char *s, const char *path, struct spec_destinat
     return 0;
 }
 
-static int check_destination(json_t *dc, const char *key, const char *parent,
-                             struct frost_err *err)
+static int check_destination(json_t *dc, const char *key, const char *parent, struct frost_err *err)
 {
     char path[SPEC_PATH_MAX], sub[SPEC_PATH_MAX];
     spec__path(path, sizeof(path), parent, key);

@@ -132,8 +132,8 @@ int spec_code_check(const json_t *code, const char *path, struct frost_err *err)
         /* FC sends a decimal CRC-64; Frost's own codeChecksum is hex SHA-256. */
         bool ok = sum[0] != '\0';
         for (const char *p = sum; *p; p++)
-            ok = ok && ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') ||
-                        (*p >= 'A' && *p <= 'F'));
+            ok = ok &&
+                 ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'));
         if (!ok)
             return spec__invalid(err, spec__path(sub, sizeof(sub), path, "checksum"),
                                  "must be a decimal CRC-64 or a hex SHA-256, got \"%.32s\"", sum);
@@ -188,8 +188,9 @@ static int check_image_ref(const char *image, const char *path, struct frost_err
     for (const char *p = image; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c <= 0x20 || c == 0x7f)
-            return spec__invalid(err, path, "must be an image reference without spaces, got "
-                                            "\"%.64s\"",
+            return spec__invalid(err, path,
+                                 "must be an image reference without spaces, got "
+                                 "\"%.64s\"",
                                  image);
     }
     return 0;
@@ -289,8 +290,7 @@ static int check_env(json_t *fn, struct frost_err *err)
         total += klen + vlen;
     }
     if (total > SPEC_ENV_MAX_BYTES)
-        return spec__invalid(err, path,
-                             "names and values must total at most %d bytes, got %zu",
+        return spec__invalid(err, path, "names and values must total at most %d bytes, got %zu",
                              SPEC_ENV_MAX_BYTES, total);
     return 0;
 }
@@ -300,9 +300,9 @@ static const struct {
     json_int_t max_mb;
     bool whole_card; /* FC sells this type only as a whole card */
 } gpu_types[] = {
-    {"fc.gpu.tesla.1", 16384, false},  {"fc.gpu.ampere.1", 24576, false},
-    {"fc.gpu.ada.1", 49152, true},     {"fc.gpu.ada.2", 24576, false},
-    {"fc.gpu.ada.3", 49152, false},    {"fc.gpu.hopper.1", 98304, false},
+    {"fc.gpu.tesla.1", 16384, false}, {"fc.gpu.ampere.1", 24576, false},
+    {"fc.gpu.ada.1", 49152, true},    {"fc.gpu.ada.2", 24576, false},
+    {"fc.gpu.ada.3", 49152, false},   {"fc.gpu.hopper.1", 98304, false},
 };
 
 static int check_gpu(json_t *fn, struct frost_err *err)
@@ -317,8 +317,8 @@ static int check_gpu(json_t *fn, struct frost_err *err)
     json_int_t mem = 0;
     bool has_mem;
     if (spec__string(gpu, "gpuType", path, false, 64, false, &type, err) < 0 ||
-        spec__int(gpu, "gpuMemorySize", path, SPEC_INT_MIN, SPEC_INT_MAX, false, &mem, &has_mem, err) <
-            0)
+        spec__int(gpu, "gpuMemorySize", path, SPEC_INT_MIN, SPEC_INT_MAX, false, &mem, &has_mem,
+                  err) < 0)
         return -1;
     /* {} and {gpuType: "", gpuMemorySize: 0} are how clients say "no GPU". */
     if ((!type || !type[0]) && mem == 0)
@@ -339,19 +339,17 @@ static int check_gpu(json_t *fn, struct frost_err *err)
     if (!has_mem)
         return spec__invalid(err, sub, "is required with gpuType");
     if (mem <= 0 || mem % 1024 != 0)
-        return spec__invalid(err, sub,
-                             "must be a positive multiple of 1024 (MB), got %" JSON_INTEGER_FORMAT,
-                             mem);
+        return spec__invalid(
+            err, sub, "must be a positive multiple of 1024 (MB), got %" JSON_INTEGER_FORMAT, mem);
     if (gpu_types[i].whole_card && mem != gpu_types[i].max_mb)
         return spec__invalid(err, sub,
-                             "must be %" JSON_INTEGER_FORMAT " (a whole card) for %s, got %"
-                             JSON_INTEGER_FORMAT,
+                             "must be %" JSON_INTEGER_FORMAT
+                             " (a whole card) for %s, got %" JSON_INTEGER_FORMAT,
                              gpu_types[i].max_mb, type, mem);
     if (mem > gpu_types[i].max_mb)
-        return spec__invalid(err, sub,
-                             "must be at most %" JSON_INTEGER_FORMAT " for %s, got %"
-                             JSON_INTEGER_FORMAT,
-                             gpu_types[i].max_mb, type, mem);
+        return spec__invalid(
+            err, sub, "must be at most %" JSON_INTEGER_FORMAT " for %s, got %" JSON_INTEGER_FORMAT,
+            gpu_types[i].max_mb, type, mem);
     return 0;
 }
 
@@ -452,8 +450,7 @@ static int check_nas(json_t *fn, struct mounts *seen, struct frost_err *err)
     json_array_foreach(mps, i, mp)
     {
         char mpath[SPEC_PATH_MAX], arr[SPEC_PATH_MAX];
-        spec__path_idx(mpath, sizeof(mpath), spec__path(arr, sizeof(arr), path, "mountPoints"),
-                       i);
+        spec__path_idx(mpath, sizeof(mpath), spec__path(arr, sizeof(arr), path, "mountPoints"), i);
         if (spec__object(mp, mpath, true, err) < 0)
             return -1;
         spec__drop_nulls(mp);
@@ -486,8 +483,7 @@ static int check_oss(json_t *fn, struct mounts *seen, struct frost_err *err)
     json_array_foreach(mps, i, mp)
     {
         char mpath[SPEC_PATH_MAX], arr[SPEC_PATH_MAX];
-        spec__path_idx(mpath, sizeof(mpath), spec__path(arr, sizeof(arr), path, "mountPoints"),
-                       i);
+        spec__path_idx(mpath, sizeof(mpath), spec__path(arr, sizeof(arr), path, "mountPoints"), i);
         if (spec__object(mp, mpath, true, err) < 0)
             return -1;
         spec__drop_nulls(mp);
@@ -526,10 +522,10 @@ static int check_stored_only(json_t *fn, struct frost_err *err)
 
     if (nested(fn, "vpcConfig", "", path, sizeof(path), &o, err) < 0)
         return -1;
-    if (o && (spec__string(o, "vpcId", path, false, SPEC_STRING_MAX, false, NULL, err) < 0 ||
-              spec__string(o, "securityGroupId", path, false, SPEC_STRING_MAX, false, NULL, err) <
-                  0 ||
-              spec__string_array(o, "vSwitchIds", path, SPEC_ARRAY_MAX, err) < 0))
+    if (o &&
+        (spec__string(o, "vpcId", path, false, SPEC_STRING_MAX, false, NULL, err) < 0 ||
+         spec__string(o, "securityGroupId", path, false, SPEC_STRING_MAX, false, NULL, err) < 0 ||
+         spec__string_array(o, "vSwitchIds", path, SPEC_ARRAY_MAX, err) < 0))
         return -1;
 
     if (nested(fn, "tracingConfig", "", path, sizeof(path), &o, err) < 0)
@@ -578,8 +574,8 @@ static int check_stored_only(json_t *fn, struct frost_err *err)
         if (!json_is_array(tags))
             return spec__invalid(err, "tags", "must be an array, got %s", spec__type_name(tags));
         if (json_array_size(tags) > SPEC_ARRAY_MAX)
-            return spec__invalid(err, "tags", "must have at most %d items, got %zu",
-                                 SPEC_ARRAY_MAX, json_array_size(tags));
+            return spec__invalid(err, "tags", "must have at most %d items, got %zu", SPEC_ARRAY_MAX,
+                                 json_array_size(tags));
         size_t i;
         json_t *e;
         json_array_foreach(tags, i, e)
@@ -624,13 +620,12 @@ static int check_resources(json_t *fn, struct frost_err *err)
     bool has_mem, has_cpu;
     double cpu = 0;
     json_int_t cpu_h = 0;
-    if (spec__int(fn, "memorySize", "", SPEC_INT_MIN, SPEC_INT_MAX, false, &mem,
-                  &has_mem, err) < 0)
+    if (spec__int(fn, "memorySize", "", SPEC_INT_MIN, SPEC_INT_MAX, false, &mem, &has_mem, err) < 0)
         return -1;
     if (has_mem && (mem < 128 || mem > 32768 || mem % 64 != 0))
-        return spec__invalid(err, "memorySize",
-                             "must be between 128 and 32768 in steps of 64, got %" JSON_INTEGER_FORMAT,
-                             mem);
+        return spec__invalid(
+            err, "memorySize",
+            "must be between 128 and 32768 in steps of 64, got %" JSON_INTEGER_FORMAT, mem);
     if (spec__number(fn, "cpu", "", false, &cpu, &has_cpu, err) < 0)
         return -1;
     if (has_cpu && !cpu_hundredths(cpu, &cpu_h))
@@ -698,9 +693,14 @@ static int normalize(json_t *fn, struct frost_err *err)
                              rt);
 
     static const char *const strings[] = {
-        "description",   "handler",         "role",
-        "resourceGroupId", "instanceIsolationMode", "sessionAffinity",
-        "sessionAffinityConfig", "disableInjectCredentials",
+        "description",
+        "handler",
+        "role",
+        "resourceGroupId",
+        "instanceIsolationMode",
+        "sessionAffinity",
+        "sessionAffinityConfig",
+        "disableInjectCredentials",
     };
     for (size_t i = 0; i < ARRAY_LEN(strings); i++)
         if (spec__string(fn, strings[i], "", false, SPEC_STRING_MAX, false, NULL, err) < 0)
@@ -715,8 +715,7 @@ static int normalize(json_t *fn, struct frost_err *err)
     if (spec__int(fn, "timeout", "", 1, 86400, false, NULL, NULL, err) < 0 ||
         spec__int(fn, "instanceConcurrency", "", 1, 200, false, NULL, NULL, err) < 0 ||
         spec__int(fn, "idleTimeout", "", 0, SPEC_INT_MAX, false, NULL, NULL, err) < 0 ||
-        spec__int(fn, "diskSize", "", SPEC_INT_MIN, SPEC_INT_MAX, false, &disk, &has_disk,
-                  err) < 0)
+        spec__int(fn, "diskSize", "", SPEC_INT_MIN, SPEC_INT_MAX, false, &disk, &has_disk, err) < 0)
         return -1;
     if (has_disk && disk != 512 && disk != 10240)
         return spec__invalid(err, "diskSize", "must be 512 or 10240, got %" JSON_INTEGER_FORMAT,
@@ -732,9 +731,8 @@ static int normalize(json_t *fn, struct frost_err *err)
 
     struct mounts seen = {.n = 0};
     if (check_env(fn, err) < 0 || check_runtime_configs(fn, fam, err) < 0 ||
-        check_gpu(fn, err) < 0 || check_lifecycle(fn, err) < 0 ||
-        check_nas(fn, &seen, err) < 0 || check_oss(fn, &seen, err) < 0 ||
-        check_stored_only(fn, err) < 0)
+        check_gpu(fn, err) < 0 || check_lifecycle(fn, err) < 0 || check_nas(fn, &seen, err) < 0 ||
+        check_oss(fn, &seen, err) < 0 || check_stored_only(fn, err) < 0)
         return -1;
     return 0;
 }
@@ -783,8 +781,9 @@ int spec_function_create(const json_t *input, json_t **out, struct frost_err *er
         goto fail;
     }
     if (fam == FAMILY_CONTAINER && code) {
-        spec__invalid(err, "code",
-                      "does not apply to runtime custom-container (set customContainerConfig.image)");
+        spec__invalid(
+            err, "code",
+            "does not apply to runtime custom-container (set customContainerConfig.image)");
         goto fail;
     }
     *out = fn;
@@ -843,8 +842,9 @@ int spec_function_update(const json_t *current, const json_t *patch, json_t **ou
     if (normalize(fn, err) < 0)
         goto fail;
     if (new_fam == FAMILY_CONTAINER && code) {
-        spec__invalid(err, "code",
-                      "does not apply to runtime custom-container (set customContainerConfig.image)");
+        spec__invalid(
+            err, "code",
+            "does not apply to runtime custom-container (set customContainerConfig.image)");
         goto fail;
     }
     *out = fn;

@@ -27,14 +27,14 @@
 #define SPEC_INT_MAX LLONG_MAX
 
 /* Caps on untrusted input that FC leaves unstated (documented in docs/functions.md). */
-#define SPEC_ARRAY_MAX      128  /* command / args / entrypoint / layers / … */
-#define SPEC_STRING_MAX     4096 /* a single short string field */
-#define SPEC_POLICY_MAX     100  /* scheduledActions / targetTrackingPolicies */
-#define SPEC_MOUNT_MAX      5    /* nasConfig / ossMountConfig mount points */
-#define SPEC_NAME_MAX       128  /* trigger, policy and qualifier names */
-#define SPEC_FUNC_NAME_MAX  64
-#define SPEC_HTTP_URL_MAX   2048
-#define SPEC_TIMEZONE_MAX   64
+#define SPEC_ARRAY_MAX     128  /* command / args / entrypoint / layers / … */
+#define SPEC_STRING_MAX    4096 /* a single short string field */
+#define SPEC_POLICY_MAX    100  /* scheduledActions / targetTrackingPolicies */
+#define SPEC_MOUNT_MAX     5    /* nasConfig / ossMountConfig mount points */
+#define SPEC_NAME_MAX      128  /* trigger, policy and qualifier names */
+#define SPEC_FUNC_NAME_MAX 64
+#define SPEC_HTTP_URL_MAX  2048
+#define SPEC_TIMEZONE_MAX  64
 
 /* "<parent>.<key>" (or "<key>" when parent is empty) into out; returns out. */
 const char *spec__path(char *out, size_t n, const char *parent, const char *key);
@@ -56,8 +56,7 @@ json_t *spec__get(const json_t *obj, const char *key);
 void spec__drop_nulls(json_t *obj);
 
 /* Ensures obj (if non-NULL) is an object; NULL is fine unless required. */
-FROST_WUR int spec__object(const json_t *v, const char *path, bool required,
-                           struct frost_err *err);
+FROST_WUR int spec__object(const json_t *v, const char *path, bool required, struct frost_err *err);
 
 /* Integer member in [min, max]. An integral real is accepted and stored back
  * as an integer. Absent: -1 with error if required, else 0 with *present
@@ -72,19 +71,18 @@ FROST_WUR int spec__number(json_t *obj, const char *key, const char *parent, boo
                            double *out, bool *present, struct frost_err *err);
 
 /* Boolean member. */
-FROST_WUR int spec__bool(json_t *obj, const char *key, const char *parent, bool required,
-                         bool *out, bool *present, struct frost_err *err);
+FROST_WUR int spec__bool(json_t *obj, const char *key, const char *parent, bool required, bool *out,
+                         bool *present, struct frost_err *err);
 
 /* String member of at most maxlen bytes, without NUL bytes; when nonempty is
  * set, "" counts as a bad value. *out (may be NULL) is borrowed from obj. */
 FROST_WUR int spec__string(json_t *obj, const char *key, const char *parent, bool required,
-                           size_t maxlen, bool nonempty, const char **out,
-                           struct frost_err *err);
+                           size_t maxlen, bool nonempty, const char **out, struct frost_err *err);
 
 /* Array member whose elements are all strings (each ≤ SPEC_STRING_MAX, no NUL),
  * with at most max_items elements. */
-FROST_WUR int spec__string_array(json_t *obj, const char *key, const char *parent,
-                                 size_t max_items, struct frost_err *err);
+FROST_WUR int spec__string_array(json_t *obj, const char *key, const char *parent, size_t max_items,
+                                 struct frost_err *err);
 
 /* Checks a name made of [A-Za-z0-9_-] whose first character is a letter or
  * '_', 1..maxlen bytes (FC's rule for function and trigger names). */

@@ -128,14 +128,14 @@ enum spec_schedule_kind {
 
 /* A cron expression as bit sets: bit i set = value i matches. */
 struct spec_cron {
-    uint64_t sec;         /* 0–59 */
-    uint64_t min;         /* 0–59 */
-    uint32_t hour;        /* 0–23 */
-    uint32_t dom;         /* 1–31 */
-    uint16_t mon;         /* 1–12 */
-    uint8_t dow;          /* 0–6, Sunday = 0 (7 is read as Sunday) */
-    bool dom_restricted;  /* the field was not '*' or '?' */
-    bool dow_restricted;  /* idem; when both are restricted either may match */
+    uint64_t sec;        /* 0–59 */
+    uint64_t min;        /* 0–59 */
+    uint32_t hour;       /* 0–23 */
+    uint32_t dom;        /* 1–31 */
+    uint16_t mon;        /* 1–12 */
+    uint8_t dow;         /* 0–6, Sunday = 0 (7 is read as Sunday) */
+    bool dom_restricted; /* the field was not '*' or '?' */
+    bool dow_restricted; /* idem; when both are restricted either may match */
 };
 
 struct spec_schedule {
@@ -169,8 +169,8 @@ struct spec_destination {
 };
 
 /* Parses a destination string; path prefixes error messages. */
-FROST_WUR int spec_destination_parse(const char *s, const char *path,
-                                     struct spec_destination *out, struct frost_err *err);
+FROST_WUR int spec_destination_parse(const char *s, const char *path, struct spec_destination *out,
+                                     struct frost_err *err);
 
 /* ---- triggers -------------------------------------------------------------- */
 

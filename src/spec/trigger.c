@@ -30,8 +30,8 @@ static const struct {
     const char *name;
     unsigned bit;
 } http_methods[] = {
-    {"GET", SPEC_HTTP_GET},     {"POST", SPEC_HTTP_POST},   {"PUT", SPEC_HTTP_PUT},
-    {"DELETE", SPEC_HTTP_DELETE}, {"HEAD", SPEC_HTTP_HEAD}, {"PATCH", SPEC_HTTP_PATCH},
+    {"GET", SPEC_HTTP_GET},         {"POST", SPEC_HTTP_POST}, {"PUT", SPEC_HTTP_PUT},
+    {"DELETE", SPEC_HTTP_DELETE},   {"HEAD", SPEC_HTTP_HEAD}, {"PATCH", SPEC_HTTP_PATCH},
     {"OPTIONS", SPEC_HTTP_OPTIONS},
 };
 
@@ -94,8 +94,8 @@ static int http_config(json_t *cfg, const char *path, struct spec_http_trigger *
     }
 
     bool present;
-    if (spec__bool(cfg, "disableURLInternet", path, false, &h.disable_url_internet, &present,
-                   err) < 0)
+    if (spec__bool(cfg, "disableURLInternet", path, false, &h.disable_url_internet, &present, err) <
+        0)
         return -1;
     if (!present && json_object_set_new(cfg, "disableURLInternet", json_false()) < 0)
         return frost_err_set(err, 500, "InternalError", "out of memory");
@@ -185,7 +185,8 @@ static int normalize(json_t *t, struct frost_err *err)
         if (!cfg)
             return frost_err_set(err, 500, "InternalError", "out of memory");
     } else {
-        return spec__invalid(err, "triggerConfig", "must be a JSON string holding an object, got %s",
+        return spec__invalid(err, "triggerConfig",
+                             "must be a JSON string holding an object, got %s",
                              spec__type_name(raw));
     }
     int r = is_http ? http_config(cfg, "triggerConfig", NULL, err) : 0;
@@ -273,8 +274,7 @@ int spec_http_trigger_parse(const json_t *trigger, struct spec_http_trigger *out
 {
     const char *type = json_string_value(json_object_get(trigger, "triggerType"));
     if (!type || strcmp(type, "http") != 0)
-        return spec__invalid(err, "triggerType", "must be http, got \"%.32s\"",
-                             type ? type : "");
+        return spec__invalid(err, "triggerType", "must be http, got \"%.32s\"", type ? type : "");
     json_t *raw = json_object_get(trigger, "triggerConfig");
     json_t *cfg;
     if (json_is_string(raw)) {

@@ -436,9 +436,9 @@ def test_slow_downstream_reader_memory_bounded(proxied):
     assert chk.ok(4 * MiB)
     baseline = vm(srv.pid, "VmRSS")
 
+    base_sent = up.stat("big_sent")
     c = srv.connect(timeout=60, rcvbuf=16 * 1024)
     c.send(build_request("GET", "/_test/proxy/up/big?bytes=%d" % n))
-    base_sent = up.stat("big_sent")
 
     # Read nothing until the upstream is stalled by back-pressure (no progress
     # for a while) — or has sent everything, which means frost buffered it.

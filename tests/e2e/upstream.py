@@ -175,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(n))
             self.end_headers()
+            if self.command == "HEAD":
+                return
             for b in pattern(n):
                 self.wfile.write(b)
                 with up.lock:
@@ -187,6 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            if self.command == "HEAD":
+                return
             data = b"".join(pattern(n))
             for off in range(0, n, chunk):
                 piece = data[off : off + chunk]

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -568,6 +569,52 @@ static void test_empty_zip(void **state)
     free(b.p);
 }
 
+struct race {
+    const char *code_dir;
+    const char *b64;
+    int rc;
+    struct spec_code_info info;
+    struct frost_err err;
+};
+
+static void *race_store(void *arg)
+{
+    struct race *r = arg;
+    r->rc = spec_code_store(r->code_dir, r->b64, strlen(r->b64), NULL, &r->info, &r->err);
+    return NULL;
+}
+
+/* Identical uploads at the same moment: all succeed, one copy is kept, no
+ * temporary leftovers. */
+static void test_concurrent_same_content(void **state)
+{
+    struct fx *f = *state;
+    struct zent e[40];
+    char names[40][16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof(names[i]), "d%d/f%d", i % 5, i);
+        e[i] = (struct zent){names[i], "some content for the file", 0644, F};
+    }
+    struct bytes z = make_zip(e, 40);
+    char *b64 = to_b64(z);
+    struct race r[6];
+    pthread_t t[6];
+    for (int i = 0; i < 6; i++) {
+        r[i] = (struct race){.code_dir = f->code_dir, .b64 = b64};
+        assert_int_equal(pthread_create(&t[i], NULL, race_store, &r[i]), 0);
+    }
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        if (r[i].rc != 0)
+            fail_msg("thread %d: %s", i, r[i].err.msg);
+        assert_string_equal(r[i].info.checksum, r[0].info.checksum);
+    }
+    assert_int_equal(count_dir(f->code_dir), 2);
+    assert_int_equal(count_dir(r[0].info.path), 5);
+    free(b64);
+    free(z.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +628,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_base64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_encrypted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_zip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_same_content, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,11 +207,10 @@ static void test_seed002(void **state)
     json_decref(tin);
 
     /* Its provision.json with `s provision put --target 1`. */
-    json_t *pin =
-        jq("{'target':1,'targetTrackingPolicies':[{'name':'scaling-policy-demo',"
-           "'startTime':'2024-07-01T16:00:00.000Z','endTime':'2024-07-30T16:00:00.000Z',"
-           "'metricType':'ProvisionedConcurrencyUtilization','metricTarget':0.3,"
-           "'minCapacity':2,'maxCapacity':30}]}");
+    json_t *pin = jq("{'target':1,'targetTrackingPolicies':[{'name':'scaling-policy-demo',"
+                     "'startTime':'2024-07-01T16:00:00.000Z','endTime':'2024-07-30T16:00:00.000Z',"
+                     "'metricType':'ProvisionedConcurrencyUtilization','metricTarget':0.3,"
+                     "'minCapacity':2,'maxCapacity':30}]}");
     json_t *p = NULL;
     if (spec_provision_config(pin, &p, &err) != 0)
         fail_msg("%s", err.msg);
@@ -447,10 +446,11 @@ static void test_health_check(void **state)
                  "{'customContainerConfig':{'image':'i','healthCheckConfig':%s}}", bad[i].hc);
         BAD(extra, bad[i].want);
     }
-    create_err_from(base_custom,
-                    "{'customRuntimeConfig':{'healthCheckConfig':{'httpGetUrl':'/','timeoutSeconds':"
-                    "0}}}",
-                    "customRuntimeConfig.healthCheckConfig.timeoutSeconds: must be between 1 and 3");
+    create_err_from(
+        base_custom,
+        "{'customRuntimeConfig':{'healthCheckConfig':{'httpGetUrl':'/','timeoutSeconds':"
+        "0}}}",
+        "customRuntimeConfig.healthCheckConfig.timeoutSeconds: must be between 1 and 3");
 }
 
 static void test_gpu(void **state)
@@ -480,7 +480,8 @@ static void test_gpu(void **state)
         "gpuConfig.gpuMemorySize: must be 49152 (a whole card) for fc.gpu.ada.1, got 24576");
     BAD("{'gpuConfig':{'gpuType':'g1','gpuMemorySize':8192}}",
         "gpuConfig.gpuType: must be one of fc.gpu.tesla.1");
-    BAD("{'gpuConfig':{'gpuMemorySize':8192}}", "gpuConfig.gpuType: is required with gpuMemorySize");
+    BAD("{'gpuConfig':{'gpuMemorySize':8192}}",
+        "gpuConfig.gpuType: is required with gpuMemorySize");
     BAD("{'gpuConfig':{'gpuType':'fc.gpu.tesla.1'}}",
         "gpuConfig.gpuMemorySize: is required with gpuType");
     BAD("{'gpuConfig':{'gpuType':'fc.gpu.tesla.1','gpuMemorySize':'8192'}}",
@@ -515,8 +516,8 @@ static void test_cpu_memory(void **state)
         {"{'cpu':2,'memorySize':8192}", 2, 8192}, /* 1:4 */
         {"{'cpu':1,'memorySize':1024}", 1, 1024}, /* 1:1 */
         {"{'cpu':1.15,'memorySize':2048}", 1.15, 2048},
-        {"{'memorySize':8192}", 8, 8192},   /* cpu derived at 1:1 */
-        {"{'memorySize':128}", 0.1, 128},   /* 0.125 rounded down */
+        {"{'memorySize':8192}", 8, 8192},    /* cpu derived at 1:1 */
+        {"{'memorySize':128}", 0.1, 128},    /* 0.125 rounded down */
         {"{'memorySize':32768}", 16, 32768}, /* capped at 16 */
         {"{'memorySize':192}", 0.15, 192},
         {"{'cpu':0.35}", 0.35, 384}, /* memory derived, rounded up to 64 */
@@ -632,7 +633,8 @@ static void test_mounts(void **state)
        "'enableTLS':false},"
        "{'serverAddr':'abc.cn-hangzhou.nas.aliyuncs.com:/','mountDir':'/mnt/b'}]},"
        "'ossMountConfig':{'mountPoints':[{'bucketName':'models','bucketPath':'/llm',"
-       "'endpoint':'http://oss-cn-shanghai.aliyuncs.com','mountDir':'/mnt/oss','readOnly':true}]}}");
+       "'endpoint':'http://oss-cn-shanghai.aliyuncs.com','mountDir':'/mnt/"
+       "oss','readOnly':true}]}}");
     /* What the fc3 component sends to clear the settings. */
     OK("{'nasConfig':{'groupId':0,'userId':0,'mountPoints':[]},'ossMountConfig':{'mountPoints':[]},"
        "'vpcConfig':{'securityGroupId':'','vSwitchIds':[],'vpcId':''},'tracingConfig':{},"
@@ -901,8 +903,9 @@ static void test_scheduled_actions(void **state)
     prov_err("{'scheduledActions':[{'name':'a','target':10001,'scheduleExpression':"
              "'cron(0 0 4 * * *)'}]}",
              "scheduledActions[0].target: must be between 0 and 10000");
-    prov_err("{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':'cron(0 4 * * *)'}]}",
-             "scheduledActions[0].scheduleExpression: cron() needs 6 fields");
+    prov_err(
+        "{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':'cron(0 4 * * *)'}]}",
+        "scheduledActions[0].scheduleExpression: cron() needs 6 fields");
     prov_err("{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':"
              "'cron(0 0 25 * * *)'}]}",
              "scheduledActions[0].scheduleExpression: the hours field of");
@@ -924,9 +927,10 @@ static void test_scheduled_actions(void **state)
     prov_err("{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':'cron(0 0 4 * * *)'"
              ",'timeZone':'Asia/Shang hai'}]}",
              "scheduledActions[0].timeZone: must be a time zone name");
-    prov_err("{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':'cron(0 0 4 * * *)'},"
-             "{'name':'a','target':2,'scheduleExpression':'cron(0 0 5 * * *)'}]}",
-             "scheduledActions[1].name: \"a\" is used by scheduledActions[0] already");
+    prov_err(
+        "{'scheduledActions':[{'name':'a','target':1,'scheduleExpression':'cron(0 0 4 * * *)'},"
+        "{'name':'a','target':2,'scheduleExpression':'cron(0 0 5 * * *)'}]}",
+        "scheduledActions[1].name: \"a\" is used by scheduledActions[0] already");
 }
 
 static void test_target_tracking(void **state)
@@ -1019,12 +1023,18 @@ static void test_schedule_parse(void **state)
     assert_int_equal(s.at_ms, 1719849600000LL);
 
     static const char *const bad[] = {
-        "cron(0 0 4 * *)",      "cron(0 0 4 * * * *)", "cron(60 0 4 * * *)", "cron(0 0 4 0 * *)",
-        "cron(0 0 4 * 13 *)",   "cron(0 0 4 * * 8)",   "cron(0 0 4 * FOO *)", "cron(? 0 4 * * *)",
-        "cron(0 0 4 ?/2 * *)",  "cron(0 0 4 * * MON-)", "cron(0 0 5-4 * * *)", "cron(0 0 */0 * * *)",
-        "cron(0 0 4, * * *)",   "cron(0 0 4 L * *)",   "cron(0 0 4 * * 1#2)", "cron()",
-        "cron(0 0 004 * * *)",  "at()",                "at(tomorrow)",       "at(2024-02-30T00:00:00)",
-        "0 0 4 * * *",          "",                    "cron(0 0 4 * * *",   "CRON(0 0 4 * * *)",
+        "cron(0 0 4 * *)",     "cron(0 0 4 * * * *)",
+        "cron(60 0 4 * * *)",  "cron(0 0 4 0 * *)",
+        "cron(0 0 4 * 13 *)",  "cron(0 0 4 * * 8)",
+        "cron(0 0 4 * FOO *)", "cron(? 0 4 * * *)",
+        "cron(0 0 4 ?/2 * *)", "cron(0 0 4 * * MON-)",
+        "cron(0 0 5-4 * * *)", "cron(0 0 */0 * * *)",
+        "cron(0 0 4, * * *)",  "cron(0 0 4 L * *)",
+        "cron(0 0 4 * * 1#2)", "cron()",
+        "cron(0 0 004 * * *)", "at()",
+        "at(tomorrow)",        "at(2024-02-30T00:00:00)",
+        "0 0 4 * * *",         "",
+        "cron(0 0 4 * * *",    "CRON(0 0 4 * * *)",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (spec_schedule_parse(bad[i], "scheduleExpression", &s, &err) == 0)
@@ -1077,7 +1087,8 @@ static void test_async(void **state)
     async_err("{'maxAsyncEventAgeInSeconds':0}",
               "maxAsyncEventAgeInSeconds: must be between 1 and 604800, got 0");
     async_err("{'maxAsyncEventAgeInSeconds':604801}", "maxAsyncEventAgeInSeconds: must be between");
-    async_err("{'maxAsyncRetryAttempts':9}", "maxAsyncRetryAttempts: must be between 0 and 8, got 9");
+    async_err("{'maxAsyncRetryAttempts':9}",
+              "maxAsyncRetryAttempts: must be between 0 and 8, got 9");
     async_err("{'maxAsyncRetryAttempts':-1}", "maxAsyncRetryAttempts: must be between 0 and 8");
     async_err("{'asyncTask':1}", "asyncTask: must be a boolean, got integer");
     async_err("{'destinationConfig':[]}", "destinationConfig: must be an object, got array");
@@ -1097,9 +1108,8 @@ static void test_destination_parse(void **state)
     (void)state;
     struct spec_destination d;
     struct frost_err err = {0};
-    assert_int_equal(spec_destination_parse("acs:fc:cn-shanghai:123:functions/done/prod", "d", &d,
-                                            &err),
-                     0);
+    assert_int_equal(
+        spec_destination_parse("acs:fc:cn-shanghai:123:functions/done/prod", "d", &d, &err), 0);
     assert_int_equal(d.kind, SPEC_DEST_FUNCTION);
     assert_string_equal(d.function, "done");
     assert_string_equal(d.qualifier, "prod");
@@ -1245,7 +1255,8 @@ static void test_trigger_http(void **state)
         fail_msg("%s", err.msg);
     assert_int_equal(spec_http_trigger_parse(u, &h, &err), 0);
     assert_int_equal(h.auth, SPEC_HTTP_AUTH_ANONYMOUS);
-    assert_int_equal(h.methods, SPEC_HTTP_PUT | SPEC_HTTP_DELETE | SPEC_HTTP_HEAD | SPEC_HTTP_PATCH);
+    assert_int_equal(h.methods,
+                     SPEC_HTTP_PUT | SPEC_HTTP_DELETE | SPEC_HTTP_HEAD | SPEC_HTTP_PATCH);
     assert_true(h.disable_url_internet);
     assert_string_equal(json_string_value(json_object_get(u, "description")), "d");
     assert_null(json_object_get(u, "createdTime"));
