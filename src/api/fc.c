@@ -18,7 +18,7 @@ struct fc_route {
 
 char *fc_dump(const json_t *j)
 {
-    return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 }
 
 void fc_json(struct http_request *req, int status, json_t *body)

@@ -16,6 +16,7 @@
 #define FROST_CLI_CLIENT_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -92,11 +93,24 @@ FROST_WUR int cli_escape(const char *s, char *out, size_t len);
 /* Prints "frost: MESSAGE" to stderr. */
 void cli_print_error(const struct frost_err *err);
 
+/* Prints "frost CMD: MESSAGE; see `frost CMD --help`" to stderr and returns
+ * CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads a JSON document given on the command line: inline text when it
+ * starts with '[' or '{', else the path of a file (at most 1 MiB). *out is a
+ * new reference. Errors are 400 InvalidArgument naming `what`. */
+FROST_WUR int cli_json_arg(const char *arg, const char *what, json_t **out, struct frost_err *err);
+
+/* Asks "QUESTION [y/N] " on the terminal; true for y/yes. Refuses (false,
+ * *no_tty set) when stdin is not a terminal. */
+bool cli_confirm(const char *question, bool *no_tty);
+
 /* Column output for the human tables: cli_table_row(t, "a", "b", NULL) adds
  * a row; cli_table_print writes it with aligned columns and frees it. */
 struct cli_table;
 struct cli_table *cli_table_new(void);
-FROST_WUR int cli_table_row(struct cli_table *t, ...);
+FROST_WUR int cli_table_row(struct cli_table *t, ...) __attribute__((sentinel));
 void cli_table_print(struct cli_table *t, FILE *f);
 void cli_table_free(struct cli_table *t);
 

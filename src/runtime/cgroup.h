@@ -26,8 +26,8 @@ enum cg_mode { CG_NONE = 0, CG_V1, CG_V2, CG_HYBRID };
 /* Where each function of a group lives: a hierarchy mount + our parent path. */
 struct cg_root {
     enum cg_mode mode;
-    char v2[PATH_MAX];         /* our parent dir in the v2 tree, "" if none */
-    char v1_cpu[PATH_MAX];     /* our parent dir in the v1 cpu hierarchy, "" if none */
+    char v2[PATH_MAX];     /* our parent dir in the v2 tree, "" if none */
+    char v1_cpu[PATH_MAX]; /* our parent dir in the v1 cpu hierarchy, "" if none */
     char v1_memory[PATH_MAX];
     char v1_pids[PATH_MAX];
     /* The v1 freezer parent; cleared by cg_root_init when the v2 tree can
@@ -53,10 +53,10 @@ struct cg_limits {
 };
 
 struct cg_stats {
-    uint64_t cpu_usage_us;  /* cumulative */
-    uint64_t memory_bytes;  /* current */
-    uint64_t memory_peak;   /* 0 if the kernel does not say */
-    uint64_t oom_kills;     /* OOM kills inside the group so far */
+    uint64_t cpu_usage_us; /* cumulative */
+    uint64_t memory_bytes; /* current */
+    uint64_t memory_peak;  /* 0 if the kernel does not say */
+    uint64_t oom_kills;    /* OOM kills inside the group so far */
 };
 
 /* Finds the hierarchies from a mounts file ("/proc/self/mounts", or a fixture
@@ -84,8 +84,7 @@ FROST_WUR int cg_create(const struct cg_root *r, const char *id, const struct cg
 
 /* (Re)applies limits to an existing group; a 0 field removes that limit.
  * Limits whose controller is missing are skipped (root->warning says so). */
-FROST_WUR int cg_set_limits(const struct cg *g, const struct cg_limits *lim,
-                            struct frost_err *err);
+FROST_WUR int cg_set_limits(const struct cg *g, const struct cg_limits *lim, struct frost_err *err);
 
 /* Moves pid (0 = the calling process) into every group of g. Not
  * async-signal-safe (it formats paths): between fork and exec in a

@@ -364,6 +364,57 @@ def test_code_package_refused_on_update(fc, srv):
     fc.ok("PUT", "/functions/upd-evil", {"timeout": 5})
 
 
+def test_concurrent_creates_and_updates(srv):
+    """Racing creates of one name: one wins, the others get 409. Updates that
+    race a code package being stored get 409 ConcurrentUpdateError or win;
+    the function ends as one winner left it."""
+    z = make_zip([("bootstrap", b"#!/bin/sh\n", 0o755)] + [("f%02d" % i, os.urandom(20000), None) for i in range(50)])
+    results = []
+    lock = threading.Lock()
+
+    def run(fn):
+        c = Client.of(srv)
+        try:
+            r = fn(c)
+        finally:
+            c.close()
+        with lock:
+            results.append(r)
+
+    def create(c):
+        return c.call("POST", "/functions", custom_function("race", z))
+
+    ts = [threading.Thread(target=run, args=(create,)) for _ in range(8)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert sorted(r.status for r in results) == [200] + [409] * 7, results
+    assert all(r.code == "FunctionAlreadyExists" for r in results if r.status == 409), results
+    winner = next(r.json for r in results if r.status == 200)
+    fc = Client.of(srv)
+    assert fc.get_function("race") == winner
+
+    results.clear()
+    zips = [make_zip([("bootstrap", b"v%d" % i, 0o755), ("pad", os.urandom(100000), None)]) for i in range(6)]
+
+    def updater(i):
+        return lambda c: c.call("PUT", "/functions/race", {"code": {"zipFile": b64(zips[i])}, "description": "u%d" % i})
+
+    ts = [threading.Thread(target=run, args=(updater(i),)) for i in range(6)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    assert all(r.status == 200 or (r.status == 409 and r.code == "ConcurrentUpdateError") for r in results), results
+    wins = [r.json for r in results if r.status == 200]
+    assert wins, results
+    final = fc.get_function("race")
+    assert final in wins
+    i = int(final["description"][1:])
+    assert final["codeChecksum"] == hashlib.sha256(zips[i]).hexdigest()
+    assert final["createdTime"] == winner["createdTime"] and final["functionId"] == winner["functionId"]
+    # Nothing is left busy.
+    assert fc.call("DELETE", "/functions/race").status == 204
+    fc.close()
+
+
 # --------------------------------------------------------------------- configs
 
 
@@ -914,10 +965,11 @@ def test_auth_state_survives_restart(frost_factory):
     expect_error(Client.of(srv2).call("GET", "/functions/auth-restart"), 401, "MissingAuthorization")
 
 
-def test_unsigned_non_loopback_refuses_to_start(frost_bin, tmp_path):
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", "[::]:0"])
+def test_unsigned_non_loopback_refuses_to_start(frost_bin, tmp_path, listen):
     d = str(tmp_path / "d")
     try:
-        r = run_frost(frost_bin, ["serve", "--listen", "0.0.0.0:0", "--data-dir", d], timeout=15)
+        r = run_frost(frost_bin, ["serve", "--listen", listen, "--data-dir", d], timeout=15)
     except Exception as e:  # subprocess.TimeoutExpired: it started serving
         pytest.fail("frost serve on 0.0.0.0 without auth.keys did not refuse to start: %s" % e)
     assert r.returncode != 0, r
