@@ -19,18 +19,28 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+  SUDO="sudo"
+fi
+
+# The unprivileged user functions run as when frost serve runs as root
+# (config key runtime.user). No home, no login shell.
+FN_USER=${FROST_RUNTIME_USER:-frost-fn}
+if ! getent passwd "$FN_USER" >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
+    $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+      "$FN_USER" || echo "install-deps: could not create user $FN_USER (functions would run as nobody)" >&2
+  fi
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO="sudo"
-  else
-    echo "install-deps: missing packages (${missing[*]}) and not root; install them or run with sudo" >&2
-    exit 1
-  fi
+if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+  echo "install-deps: missing packages (${missing[*]}) and not root; install them or run with sudo" >&2
+  exit 1
 fi
 
 echo "install-deps: installing ${missing[*]}"

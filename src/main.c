@@ -12,6 +12,9 @@ static const char usage[] =
     "\n"
     "Commands:\n"
     "  serve      run the Frost server (HTTP API, scheduler, instances)\n"
+    "  deploy     create or update the functions of a Serverless Devs s.yaml\n"
+    "  function   list, get or remove functions\n"
+    "  provision  put, get, list or remove provision configs\n"
     "  version    print the version\n"
     "  help       show this help, or `frost help <command>`\n"
     "\n"
@@ -24,6 +27,9 @@ struct cmd {
 
 static const struct cmd cmds[] = {
     {"serve", cli_serve},
+    {"deploy", cli_deploy},
+    {"function", cli_function},
+    {"provision", cli_provision},
 };
 
 int main(int argc, char **argv)

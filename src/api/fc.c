@@ -86,6 +86,19 @@ int fc_qualifier_ok(struct http_request *req)
     return 0;
 }
 
+int fc_query_text(struct http_request *req, const char *name, char *out, size_t len)
+{
+    out[0] = 0;
+    if (http_req_query_param(req, name, out, len) < 0) {
+        out[0] = 0;
+        http_respond_error(req, 400, "InvalidArgument",
+                           "%s: malformed percent-encoding or longer than %zu bytes", name,
+                           len - 1);
+        return -1;
+    }
+    return 0;
+}
+
 int fc_paging(struct http_request *req, size_t dflt, size_t *limit, char *token, size_t token_len)
 {
     char v[32];
@@ -98,19 +111,14 @@ int fc_paging(struct http_request *req, size_t dflt, size_t *limit, char *token,
     if (r == 1) {
         char *end;
         long n = strtol(v, &end, 10);
-        if (*end || end == v || n < 1 || n > 100) {
+        if (*end || end == v || v[0] < '0' || v[0] > '9' || n < 1 || n > 100) {
             http_respond_error(req, 400, "InvalidArgument",
                                "limit: must be an integer from 1 to 100, got \"%s\"", v);
             return -1;
         }
         *limit = (size_t)n;
     }
-    token[0] = 0;
-    if (http_req_query_param(req, "nextToken", token, token_len) < 0) {
-        http_respond_error(req, 400, "InvalidArgument", "nextToken: malformed");
-        return -1;
-    }
-    return 0;
+    return fc_query_text(req, "nextToken", token, token_len);
 }
 
 struct spec_fn *fc_function(struct api_fc *a, struct http_request *req)
@@ -178,23 +186,45 @@ void fc_write_answer(struct fc_write *w, int status, const char *msg)
     }
 }
 
+/* Readers see a change once it is durable, never before. */
+static void apply(struct fc_write *w)
+{
+    struct spec_fn *f = w->fn;
+    if (!f)
+        return;
+    if (w->slot) {
+        spec_fn_set(f, w->slot, json_incref(w->value));
+    } else if (w->trigger[0]) {
+        if (!w->value)
+            (void)spec_fn_trigger_del(f, w->trigger);
+        else if (spec_fn_trigger_put(f, w->trigger, json_incref(w->value)) < 0)
+            log_error("registry_oom", "trigger=%s", w->trigger);
+    }
+}
+
 static void write_done(void *ud, int status, const char *msg)
 {
     struct fc_write *w = ud;
     w->a->pending--;
     if (status < 0)
         log_error("store_write_failed", "key=%s error=\"%s\"", w->key, msg ? msg : "?");
+    else if (w->done == fc_write_answer)
+        apply(w);
+    if (w->fn && w->done == fc_write_answer)
+        w->fn->busy--;
     if (w->req)
         http_req_on_abort(w->req, NULL, NULL);
     w->done(w, status, msg ? msg : "");
     json_decref(w->answer);
-    json_decref(w->undo);
+    json_decref(w->value);
     free(w);
 }
 
 void fc_write_submit(struct fc_write *w, struct store_batch *b)
 {
     w->a->pending++;
+    if (w->fn && w->done == fc_write_answer)
+        w->fn->busy++; /* no delete while a change of it is in flight */
     if (store_submit(w->a->store, b, write_done, w) < 0)
         write_done(w, -1, "the store is closing");
 }
@@ -262,12 +292,14 @@ int api_fc_new(const struct api_fc_opts *o, struct router *r, struct api_fc **ou
     a->store = o->store;
     a->reg = o->reg;
     a->auth = o->auth;
+    a->rt = o->rt;
     snprintf(a->public_address, sizeof(a->public_address), "%s",
              o->public_address ? o->public_address : o->cfg->listen);
     snprintf(a->code_dir, sizeof(a->code_dir), "%s/code", o->cfg->data_dir);
     if (fc_load(a, err) < 0 || add_routes(a, r, fc_function_routes, err) < 0 ||
         add_routes(a, r, fc_config_routes, err) < 0 ||
-        add_routes(a, r, fc_trigger_routes, err) < 0) {
+        add_routes(a, r, fc_trigger_routes, err) < 0 ||
+        add_routes(a, r, fc_instance_routes, err) < 0) {
         api_fc_free(a);
         return -1;
     }

@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/util.h"
 #include "http/router.h"
+#include "runtime/rt.h"
 #include "spec/registry.h"
 #include "store/store.h"
 
@@ -26,6 +27,7 @@ struct api_fc_opts {
     struct store *store;        /* borrowed */
     struct spec_registry *reg;  /* borrowed */
     struct api_auth *auth;      /* borrowed; NULL = unsigned requests accepted */
+    struct rt *rt;              /* borrowed; instances (ListInstances, logs) */
     const char *public_address; /* host:port clients use, for trigger URLs */
 };
 

@@ -40,9 +40,8 @@ static json_t **slot_of(struct spec_fn *f, enum ckind k)
 
 /* The stored config as Get/Put/List answer it: plus functionArn and, for
  * provision configs, the target in force and the current state. */
-static json_t *present(struct api_fc *a, struct spec_fn *f, enum ckind k)
+static json_t *present(struct api_fc *a, struct spec_fn *f, enum ckind k, const json_t *stored)
 {
-    json_t *stored = *slot_of(f, k);
     json_t *out = json_deep_copy(stored);
     if (!out)
         return NULL;
@@ -109,8 +108,10 @@ static void put_config(struct api_fc *a, struct http_request *req, enum ckind k)
         return;
     }
     snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
-    spec_fn_set(f, slot_of(f, k), cfg);
-    w->answer = present(a, f, k);
+    w->fn = f;
+    w->slot = slot_of(f, k);
+    w->value = cfg;
+    w->answer = present(a, f, k, cfg);
     fc_write_submit(w, b);
 }
 
@@ -126,7 +127,7 @@ static void get_config(struct api_fc *a, struct http_request *req, enum ckind k)
                            kinds[k].what);
         return;
     }
-    fc_json(req, 200, present(a, f, k));
+    fc_json(req, 200, present(a, f, k, *slot_of(f, k)));
 }
 
 static void delete_config(struct api_fc *a, struct http_request *req, enum ckind k)
@@ -153,24 +154,26 @@ static void delete_config(struct api_fc *a, struct http_request *req, enum ckind
         return;
     }
     snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
-    spec_fn_set(f, slot_of(f, k), NULL);
+    w->fn = f;
+    w->slot = slot_of(f, k);
     fc_write_submit(w, b);
 }
 
 static void list_configs(struct api_fc *a, struct http_request *req, enum ckind k)
 {
     size_t limit;
-    char token[256], name[128];
-    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0)
+    char token[256], name[256];
+    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0 ||
+        fc_query_text(req, "functionName", name, sizeof(name)) < 0)
         return;
-    int has_name = http_req_query_param(req, "functionName", name, sizeof(name)) == 1 && name[0];
+    int has_name = name[0] != 0;
     json_t *arr = json_array();
     char last[256] = "";
     int more = 0;
     if (has_name) {
         struct spec_fn *f = spec_registry_get(a->reg, name);
         if (f && f->doc && *slot_of(f, k) && strcmp(name, token) > 0)
-            json_array_append_new(arr, present(a, f, k));
+            json_array_append_new(arr, present(a, f, k, *slot_of(f, k)));
     } else {
         /* Walk functions in name order, keeping those that have this config. */
         struct spec_fn *items[64];
@@ -188,7 +191,7 @@ static void list_configs(struct api_fc *a, struct http_request *req, enum ckind 
                     walk_more = 0;
                     break;
                 }
-                json_array_append_new(arr, present(a, f, k));
+                json_array_append_new(arr, present(a, f, k, *slot_of(f, k)));
                 snprintf(last, sizeof(last), "%s", f->name);
                 got++;
             }

@@ -96,16 +96,15 @@ static struct fn_op *op_new(struct api_fc *a, struct http_request *req, struct s
     return op;
 }
 
+/* Readers see a change once it is durable, not before. */
 static void finish_write(struct fc_write *w, int status, const char *msg)
 {
     struct spec_fn *f = w->fn;
     f->busy--;
-    if (status < 0 && w->kind == 1) {
-        /* A create that did not reach the disk never happened. */
-        spec_registry_remove(w->a->reg, f);
-    } else if (status < 0 && w->undo) {
-        spec_fn_set(f, &f->doc, json_incref(w->undo));
-    }
+    if (status < 0 && w->kind == 1)
+        spec_registry_remove(w->a->reg, f); /* a create that did not reach the disk */
+    else if (status == 0)
+        spec_fn_set(f, &f->doc, json_incref(w->answer));
     fc_write_answer(w, status, msg);
 }
 
@@ -145,9 +144,6 @@ static void persist(struct fn_op *op)
     w->done = finish_write;
     w->kind = op->create ? 1 : 2;
     snprintf(w->key, sizeof(w->key), "%s", f->name);
-    if (!op->create)
-        w->undo = json_incref(f->doc);
-    spec_fn_set(f, &f->doc, json_incref(op->doc));
     w->answer = json_incref(op->doc);
     op_free(op);
     fc_write_submit(w, b);
@@ -293,6 +289,22 @@ static void update_function(struct api_fc *a, struct http_request *req)
         fc_error(req, &err);
         return;
     }
+    /* Switching runtimes: a custom runtime needs a package, a container has none. */
+    const char *runtime = json_string_value(json_object_get(doc, "runtime"));
+    bool container = runtime && strcmp(runtime, "custom-container") == 0;
+    const json_t *code = json_object_get(in, "code");
+    bool sends_code = code && !json_is_null(code);
+    if (container) {
+        json_object_del(doc, "codeChecksum");
+        json_object_set_new(doc, "codeSize", json_integer(0));
+    } else if (!sends_code && !json_object_get(doc, "codeChecksum")) {
+        http_respond_error(req, 400, "InvalidArgument",
+                           "code: is required with runtime %s (send code.zipFile)",
+                           runtime ? runtime : "?");
+        json_decref(in);
+        json_decref(doc);
+        return;
+    }
     struct fn_op *op = op_new(a, req, f, doc, in);
     if (!op)
         return;
@@ -300,6 +312,15 @@ static void update_function(struct api_fc *a, struct http_request *req)
     fc_now(now, sizeof(now));
     json_object_set_new(doc, "lastModifiedTime", json_string(now));
     start(op);
+}
+
+/* Once durable, the function goes with its configs and triggers. */
+static void finish_delete(struct fc_write *w, int status, const char *msg)
+{
+    w->fn->busy--;
+    if (status == 0)
+        spec_registry_remove(w->a->reg, w->fn);
+    fc_write_answer(w, status, msg);
 }
 
 static void delete_function(struct api_fc *a, struct http_request *req)
@@ -330,19 +351,19 @@ static void delete_function(struct api_fc *a, struct http_request *req)
         return;
     }
     snprintf(w->key, sizeof(w->key), "%s", f->name);
-    /* Gone for readers at once; its configs and triggers go with it. */
-    spec_registry_remove(a->reg, f);
+    w->fn = f;
+    w->done = finish_delete;
+    f->busy++;
     fc_write_submit(w, b);
 }
 
 static void list_functions(struct api_fc *a, struct http_request *req)
 {
     size_t limit;
-    char token[256], prefix[128];
-    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0)
+    char token[256], prefix[256];
+    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0 ||
+        fc_query_text(req, "prefix", prefix, sizeof(prefix)) < 0)
         return;
-    if (http_req_query_param(req, "prefix", prefix, sizeof(prefix)) != 1)
-        prefix[0] = 0;
     struct spec_fn *items[101];
     int more = 0;
     /* Entries still being created have no document yet: skip them. */

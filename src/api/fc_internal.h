@@ -17,6 +17,7 @@ struct api_fc {
     struct store *store;
     struct spec_registry *reg;
     struct api_auth *auth;
+    struct rt *rt;
     char public_address[300];
     char code_dir[PATH_MAX];
     struct fc_route *routes; /* route contexts, freed with the api */
@@ -33,6 +34,8 @@ void fc_no_content(struct http_request *req);
 /* ---- request helpers; each answers the error itself and returns -1 */
 json_t *fc_body_object(struct http_request *req); /* new reference */
 int fc_qualifier_ok(struct http_request *req);
+/* An optional text parameter ("" when absent); 400 when malformed or too long. */
+int fc_query_text(struct http_request *req, const char *name, char *out, size_t len);
 /* limit (1..100, default dflt) and nextToken */
 int fc_paging(struct http_request *req, size_t dflt, size_t *limit, char *token, size_t token_len);
 /* The named function, or NULL after answering 404 FunctionNotFound. */
@@ -43,11 +46,14 @@ struct fc_write {
     struct api_fc *a;
     struct http_request *req; /* NULL when the client went away */
     void (*done)(struct fc_write *w, int status, const char *msg);
-    struct spec_fn *fn;
-    json_t *answer; /* body to send on success (owned) */
+    struct spec_fn *fn; /* pinned (busy) while the write is in flight, when set */
+    json_t *answer;     /* body to send on success (owned) */
     int answer_status;
-    json_t *undo;  /* previous document, restored on failure (owned) */
-    json_t **slot; /* which document of fn the write replaced */
+    /* What the registry gets once the write is durable: a config document
+     * (slot of fn; value NULL clears it) or a trigger (value NULL deletes it). */
+    json_t **slot;
+    char trigger[160];
+    json_t *value; /* owned */
     char key[300];
     int kind;
 };
@@ -72,6 +78,7 @@ struct fc_route_def {
 extern const struct fc_route_def fc_function_routes[];
 extern const struct fc_route_def fc_config_routes[];
 extern const struct fc_route_def fc_trigger_routes[];
+extern const struct fc_route_def fc_instance_routes[];
 
 /* ---- loading */
 int fc_load(struct api_fc *a, struct frost_err *err);

@@ -64,15 +64,9 @@ static void save(struct api_fc *a, struct http_request *req, struct spec_fn *f, 
     snprintf(w->key, sizeof(w->key), "%s", key);
     w->answer = present(a, f, doc);
     w->answer_status = status;
-    if (spec_fn_trigger_put(f, name, doc) < 0) {
-        store_batch_free(b);
-        w->req = NULL;
-        http_req_on_abort(req, NULL, NULL);
-        json_decref(w->answer);
-        free(w);
-        http_respond_error(req, 500, "InternalError", "out of memory");
-        return;
-    }
+    w->fn = f;
+    snprintf(w->trigger, sizeof(w->trigger), "%s", name);
+    w->value = doc;
     fc_write_submit(w, b);
 }
 
@@ -96,6 +90,12 @@ static void create_trigger(struct api_fc *a, struct http_request *req)
     if (!name) {
         json_decref(doc);
         http_respond_error(req, 400, "InvalidArgument", "triggerName: required");
+        return;
+    }
+    if (f->busy) {
+        http_respond_error(req, 409, "ConcurrentUpdateError",
+                           "function %s has a change in progress; retry when it is done", f->name);
+        json_decref(doc);
         return;
     }
     if (spec_fn_trigger(f, name)) {
@@ -173,7 +173,8 @@ static void delete_trigger(struct api_fc *a, struct http_request *req)
         return;
     }
     snprintf(w->key, sizeof(w->key), "%s", key);
-    (void)spec_fn_trigger_del(f, t->name);
+    w->fn = f;
+    snprintf(w->trigger, sizeof(w->trigger), "%s", t->name);
     fc_write_submit(w, b);
 }
 
@@ -183,11 +184,10 @@ static void list_triggers(struct api_fc *a, struct http_request *req)
     if (!f)
         return;
     size_t limit;
-    char token[256], prefix[160];
-    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0)
+    char token[256], prefix[256];
+    if (fc_paging(req, 20, &limit, token, sizeof(token)) < 0 ||
+        fc_query_text(req, "prefix", prefix, sizeof(prefix)) < 0)
         return;
-    if (http_req_query_param(req, "prefix", prefix, sizeof(prefix)) != 1)
-        prefix[0] = 0;
     size_t plen = strlen(prefix);
     json_t *arr = json_array();
     size_t got = 0;

@@ -1,6 +1,7 @@
 #include "api/routes.h"
 
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,8 @@ struct upstream {
     struct http_endpoint ep;
 };
 
+struct test_inst;
+
 struct api_routes {
     uv_loop_t *loop;
     struct router *router;
@@ -23,6 +26,9 @@ struct api_routes {
     struct upstream up[MAX_UPSTREAMS];
     size_t n_up;
     struct sleeper *sleepers; /* live /_test/sleep timers, closed on free */
+    struct spec_registry *reg;
+    struct rt *rt;
+    struct test_inst *insts;
 };
 
 static void healthz(struct http_request *req, void *ud)
@@ -247,11 +253,186 @@ int api_routes_add_test(struct api_routes *a, const char *ups, size_t len, struc
     return 0;
 }
 
+/* ---- /_test/…/instances: drive the runtime directly */
+
+struct test_inst {
+    struct test_inst *next;
+    struct api_routes *a;
+    struct rt_instance *inst;
+    struct http_request *start_req; /* waiting for ready/failed */
+    struct http_request *stop_req;  /* waiting for stopped */
+    struct http_request *freeze_req;
+};
+
+static void ti_abort(struct http_request *req, void *ud)
+{
+    struct test_inst *t = ud;
+    if (t->start_req == req)
+        t->start_req = NULL;
+    if (t->stop_req == req)
+        t->stop_req = NULL;
+    if (t->freeze_req == req)
+        t->freeze_req = NULL;
+}
+
+static void ti_answer(struct http_request **slot, int status, json_t *j)
+{
+    struct http_request *req = *slot;
+    *slot = NULL;
+    if (!req) {
+        json_decref(j);
+        return;
+    }
+    http_req_on_abort(req, NULL, NULL);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    http_respond(req, status, "application/json", s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+}
+
+static void ti_event(struct rt_instance *inst, enum rt_event ev, void *ud)
+{
+    struct test_inst *t = ud;
+    if (ev == RT_EV_READY) {
+        ti_answer(&t->start_req, 200, rt_instance_json(inst));
+    } else if (ev == RT_EV_FAILED) {
+        ti_answer(&t->start_req, 500, rt_instance_json(inst));
+    } else if (ev == RT_EV_STOPPED) {
+        json_t *j = rt_instance_json(inst);
+        json_object_set_new(j, "state", json_string("Stopped"));
+        json_object_set_new(j, "status", json_string("Stopped"));
+        ti_answer(&t->start_req, 500, json_incref(j));
+        ti_answer(&t->freeze_req, 409, json_incref(j));
+        ti_answer(&t->stop_req, 200, j);
+        struct test_inst **pp = &t->a->insts;
+        while (*pp && *pp != t)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = t->next;
+        free(t);
+    }
+}
+
+static void test_inst_start(struct http_request *req, void *ud)
+{
+    struct api_routes *a = ud;
+    const char *name = http_req_param(req, "fn");
+    struct spec_fn *f = spec_registry_get(a->reg, name);
+    if (!f || !f->doc) {
+        http_respond_error(req, 404, "FunctionNotFound", "function %s does not exist", name);
+        return;
+    }
+    char code[PATH_MAX] = "";
+    const char *sum = json_string_value(json_object_get(f->doc, "codeChecksum"));
+    if (sum)
+        snprintf(code, sizeof(code), "%s/code/%s", a->cfg->data_dir, sum);
+    struct test_inst *t = calloc(1, sizeof(*t));
+    if (!t) {
+        http_respond_error(req, 500, "InternalError", "out of memory");
+        return;
+    }
+    t->a = a;
+    t->start_req = req;
+    struct rt_start_opts o = {
+        .function_name = f->name,
+        .fn = f->doc,
+        .code_dir = code[0] ? code : NULL,
+        .kind = "on-demand",
+    };
+    struct frost_err err = {0};
+    if (rt_start(a->rt, &o, ti_event, t, &t->inst, &err) < 0) {
+        free(t);
+        http_respond_error(req, err.status ? err.status : 500, err.code, "%s", err.msg);
+        return;
+    }
+    t->next = a->insts;
+    a->insts = t;
+    http_req_on_abort(req, ti_abort, t);
+}
+
+static struct test_inst *ti_find(struct api_routes *a, struct http_request *req)
+{
+    const char *id = http_req_param(req, "id");
+    for (struct test_inst *t = a->insts; t; t = t->next) {
+        if (strcmp(rt_instance_id(t->inst), id) == 0)
+            return t;
+    }
+    http_respond_error(req, 404, "InstanceNotFound", "no instance %s", id);
+    return NULL;
+}
+
+static void test_inst_stop(struct http_request *req, void *ud)
+{
+    struct test_inst *t = ti_find(ud, req);
+    if (!t)
+        return;
+    if (t->stop_req) {
+        http_respond_error(req, 409, "Conflict", "a stop of this instance is already waited for");
+        return;
+    }
+    t->stop_req = req;
+    http_req_on_abort(req, ti_abort, t);
+    rt_stop(t->inst);
+}
+
+static void ti_frozen(struct rt_instance *inst, int status, void *ud)
+{
+    struct test_inst *t = ud;
+    json_t *j = rt_instance_json(inst);
+    json_object_set_new(j, "result", json_integer(status));
+    ti_answer(&t->freeze_req, status == 0 ? 200 : 409, j);
+}
+
+static void test_inst_freeze(struct http_request *req, void *ud)
+{
+    struct test_inst *t = ti_find(ud, req);
+    if (!t)
+        return;
+    if (t->freeze_req) {
+        http_respond_error(req, 409, "Conflict", "a freeze or thaw is in progress");
+        return;
+    }
+    const char *what = http_req_param(req, "op");
+    bool freeze = strcmp(what, "freeze") == 0;
+    if (!freeze && strcmp(what, "thaw") != 0) {
+        http_respond_error(req, 404, "NotFound", "use freeze or thaw");
+        return;
+    }
+    t->freeze_req = req;
+    http_req_on_abort(req, ti_abort, t);
+    if (freeze)
+        rt_freeze(t->inst, ti_frozen, t);
+    else
+        rt_thaw(t->inst, ti_frozen, t);
+}
+
+int api_routes_add_instance_test(struct api_routes *a, struct spec_registry *reg, struct rt *rt,
+                                 struct frost_err *err)
+{
+    a->reg = reg;
+    a->rt = rt;
+    if (router_add(a->router, "POST", "/_test/functions/{fn}/instances", test_inst_start, a, NULL,
+                   err) < 0 ||
+        router_add(a->router, "DELETE", "/_test/instances/{id}", test_inst_stop, a, NULL, err) <
+            0 ||
+        router_add(a->router, "POST", "/_test/instances/{id}/{op}", test_inst_freeze, a, NULL,
+                   err) < 0)
+        return -1;
+    return 0;
+}
+
 void api_routes_free(struct api_routes *a)
 {
     if (!a)
         return;
     while (a->sleepers)
         sleeper_unlink(a->sleepers);
+    /* Instances are gone by now (the runtime stopped them); what is left are
+     * records whose STOPPED event will not come. */
+    while (a->insts) {
+        struct test_inst *t = a->insts;
+        a->insts = t->next;
+        free(t);
+    }
     free(a);
 }

@@ -12,6 +12,8 @@
 #include "base/util.h"
 #include "http/client.h"
 #include "http/router.h"
+#include "runtime/rt.h"
+#include "spec/registry.h"
 
 struct api_routes;
 
@@ -23,6 +25,13 @@ FROST_WUR int api_routes_new(uv_loop_t *loop, struct router *r, struct http_clie
  * upstreams is a sequence of NUL-terminated "name=addr" strings. */
 FROST_WUR int api_routes_add_test(struct api_routes *a, const char *upstreams, size_t len,
                                   struct frost_err *err);
+
+/* Adds the instance diagnostics (tests drive the runtime with them until the
+ * scheduler does): POST /_test/functions/{fn}/instances starts one and
+ * answers once it is ready or failed; DELETE /_test/instances/{id} stops one
+ * and answers once it is gone; POST /_test/instances/{id}/freeze and /thaw. */
+FROST_WUR int api_routes_add_instance_test(struct api_routes *a, struct spec_registry *reg,
+                                           struct rt *rt, struct frost_err *err);
 
 void api_routes_free(struct api_routes *a);
 

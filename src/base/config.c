@@ -76,6 +76,13 @@ static const struct key keys[] = {
     UINT("http.upstream_max_idle_per_endpoint", http.upstream_max_idle_per_endpoint, 0, 100000,
          "64"),
     STR("auth.keys", auth.keys, ""),
+    STR("runtime.user", runtime.user, "frost-fn"),
+    STR("runtime.port_range", runtime.port_range, "21000-21999"),
+    DURATION("runtime.start_timeout", runtime.start_timeout_ms, 1, DAY_MS, "120s"),
+    DURATION("runtime.stop_grace", runtime.stop_grace_ms, 0, HOUR_MS, "10s"),
+    UINT("runtime.pids_max", runtime.pids_max, 0, 4194304, "1024"),
+    SIZE("runtime.log_max_bytes", runtime.log_max_bytes, 4 * KiB, GiB, "10MiB"),
+    UINT("runtime.log_keep", runtime.log_keep, 0, 100, "3"),
 };
 
 /* ---- value parsing ------------------------------------------------------ */
@@ -932,7 +939,20 @@ int config_validate(const struct frost_config *c, struct frost_err *err)
     }
     if (!c->data_dir[0])
         return bad(err, NULL, "data_dir", "must not be empty");
+    unsigned first, last;
+    if (config_port_range(c->runtime.port_range, &first, &last) < 0)
+        return bad(err, NULL, "runtime.port_range",
+                   "\"%s\" is not FIRST-LAST with 1024 <= FIRST <= LAST <= 65535",
+                   c->runtime.port_range);
     return check_listen(c->listen, err);
+}
+
+int config_port_range(const char *s, unsigned *first, unsigned *last)
+{
+    char tail;
+    if (sscanf(s, "%u-%u%c", first, last, &tail) != 2)
+        return -1;
+    return *first >= 1024 && *first <= *last && *last <= 65535 ? 0 : -1;
 }
 
 /* ---- dump --------------------------------------------------------------- */

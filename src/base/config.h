@@ -40,6 +40,16 @@ struct frost_http_config {
     uint64_t upstream_max_idle_per_endpoint;
 };
 
+struct frost_runtime_config {
+    char user[64];             /* functions run as this user when Frost is root */
+    char port_range[32];       /* "FIRST-LAST": ports handed to instances */
+    uint64_t start_timeout_ms; /* spawn to ready (health check), initializer excluded */
+    uint64_t stop_grace_ms;    /* SIGTERM to SIGKILL */
+    uint64_t pids_max;         /* processes per instance */
+    size_t log_max_bytes;      /* per log file, before rotation */
+    uint64_t log_keep;         /* rotated files kept per instance */
+};
+
 struct frost_auth_config {
     /* "ID:SECRET[,ID:SECRET…]": access keys that may sign API requests
      * (ACS3-HMAC-SHA256). Empty = unsigned requests, allowed on loopback only. */
@@ -55,6 +65,7 @@ struct frost_config {
     char account_id[64]; /* shown in ARNs and FC_ACCOUNT_ID */
     struct frost_http_config http;
     struct frost_auth_config auth;
+    struct frost_runtime_config runtime;
 };
 
 void config_defaults(struct frost_config *c);
@@ -79,6 +90,9 @@ FROST_WUR int config_validate(const struct frost_config *c, struct frost_err *er
 
 /* Appends the effective configuration as YAML (loadable by config_load_file). */
 FROST_WUR int config_dump(const struct frost_config *c, struct buf *out);
+
+/* Parses runtime.port_range ("21000-21999"). -1 on bad input. */
+FROST_WUR int config_port_range(const char *s, unsigned *first, unsigned *last);
 
 /* Value parsers, exposed for reuse and tests. Return -1 on bad input. */
 FROST_WUR int config_parse_duration_ms(const char *s, uint64_t *out_ms);

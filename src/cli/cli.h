@@ -4,6 +4,9 @@
 #define FROST_CLI_CLI_H
 
 int cli_serve(int argc, char **argv);
+int cli_deploy(int argc, char **argv);    /* cli/deploy.c */
+int cli_function(int argc, char **argv);  /* cli/function.c */
+int cli_provision(int argc, char **argv); /* cli/function.c */
 
 #define FROST_VERSION "0.1.0"
 

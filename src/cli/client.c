@@ -27,6 +27,7 @@ struct cli_client {
     char host[512];       /* Host header (signed) */
     char unix_path[4096]; /* "" unless unix: */
     bool loopback;        /* unix socket or a loopback host */
+    char from[64];        /* where the endpoint came from, for messages */
     bool has_key;
     struct api_auth_key key;
     char errbuf[CURL_ERROR_SIZE];
@@ -137,8 +138,8 @@ static int copy_setting(char *dst, size_t cap, const char *v, const char *what, 
 {
     size_t len = strlen(v);
     if (len >= cap)
-        return frost_err_set(err, 400, "InvalidConfig", "%s (from %s): longer than %zu bytes",
-                             what, from, cap - 1);
+        return frost_err_set(err, 400, "InvalidConfig", "%s (from %s): longer than %zu bytes", what,
+                             from, cap - 1);
     memcpy(dst, v, len + 1);
     return 0;
 }
@@ -194,8 +195,7 @@ static int load_config_file(struct settings *s, char *const *envp, struct frost_
         buf_free(&text);
         return frost_err_set(err, 500, "InternalError", "out of memory");
     }
-    yaml_parser_set_input_string(&p, (const unsigned char *)(text.data ? text.data : ""),
-                                 text.len);
+    yaml_parser_set_input_string(&p, (const unsigned char *)(text.data ? text.data : ""), text.len);
     if (!yaml_parser_load(&p, &doc)) {
         frost_err_set(err, 400, "InvalidConfig", "%s:%zu: YAML syntax error: %s", path,
                       p.problem_mark.line + 1, p.problem ? p.problem : "malformed");
@@ -227,14 +227,13 @@ static int load_config_file(struct settings *s, char *const *envp, struct frost_
             snprintf(from, sizeof(from), "%s:%u", path, line);
             if (strcmp(key, "endpoint") == 0) {
                 if (!s->endpoint_from) {
-                    rc = copy_setting(s->endpoint, sizeof(s->endpoint), val, "endpoint", from,
-                                      err);
+                    rc = copy_setting(s->endpoint, sizeof(s->endpoint), val, "endpoint", from, err);
                     s->endpoint_from = "~/.frost/config";
                 }
             } else if (strcmp(key, "access_key_id") == 0) {
                 if (!key_given) {
-                    rc = copy_setting(s->key_id, sizeof(s->key_id), val, "access_key_id", from,
-                                      err);
+                    rc =
+                        copy_setting(s->key_id, sizeof(s->key_id), val, "access_key_id", from, err);
                     s->has_id = rc == 0 && *val;
                 }
             } else if (strcmp(key, "access_key_secret") == 0) {
@@ -391,6 +390,7 @@ int cli_client_new(const struct cli_flags *f, char *const *envp, struct cli_clie
         free(c);
         return -1;
     }
+    snprintf(c->from, sizeof(c->from), "%s", s.endpoint_from);
     if (s.has_id) {
         c->has_key = true;
         snprintf(c->key.id, sizeof(c->key.id), "%s", s.key_id);
@@ -500,10 +500,14 @@ static int transport_error(struct cli_client *c, CURLcode rc, const struct answe
         else
             snprintf(why, sizeof(why), "%s", c->errbuf[0] ? c->errbuf : "cannot connect");
         lower_first(why);
+        /* A stale frost.addr or config file is worth naming. */
+        bool named = strcmp(c->from, "the default") != 0 && strcmp(c->from, "--endpoint") != 0 &&
+                     strcmp(c->from, "FROST_ENDPOINT") != 0;
         return frost_err_set(err, 503, "CannotConnect",
-                             "cannot reach frost at %s: %s — is `frost serve` running? set "
+                             "cannot reach frost at %s%s%s%s: %s — is `frost serve` running? set "
                              "--endpoint or FROST_ENDPOINT",
-                             ep, why);
+                             ep, named ? " (from " : "", named ? c->from : "", named ? ")" : "",
+                             why);
     }
     if (rc == CURLE_COULDNT_RESOLVE_HOST)
         return frost_err_set(err, 503, "CannotConnect",
@@ -756,18 +760,21 @@ void cli_table_print(struct cli_table *t, FILE *f)
     }
     json_array_foreach(t->rows, i, row)
     {
+        /* Padded cells, then the line without trailing blanks (empty last cells). */
+        struct buf line = BUF_INIT(0);
         size_t n = json_array_size(row);
-        for (size_t k = 0; k < n; k++) {
+        int rc = 0;
+        for (size_t k = 0; k < n && rc == 0; k++) {
             const char *cell = json_string_value(json_array_get(row, k));
-            if (k + 1 == n || k >= ARRAY_LEN(widths)) {
-                fprintf(f, "%s", cell);
-            } else {
-                fprintf(f, "%s", cell);
-                for (size_t pad = width(cell); pad < widths[k] + 2; pad++)
-                    fputc(' ', f);
-            }
+            rc = buf_append_str(&line, cell);
+            if (k + 1 < n && k < ARRAY_LEN(widths))
+                for (size_t pad = width(cell); pad < widths[k] + 2 && rc == 0; pad++)
+                    rc = buf_append(&line, " ", 1);
         }
-        fputc('\n', f);
+        while (line.len && line.data[line.len - 1] == ' ')
+            line.len--;
+        fprintf(f, "%.*s\n", (int)line.len, line.data ? line.data : "");
+        buf_free(&line);
     }
     cli_table_free(t);
 }

@@ -44,7 +44,9 @@ enum {
 #define CLI_CLIENT_LONGOPTS                                                                        \
     {"endpoint", required_argument, NULL, CLI_OPT_ENDPOINT},                                       \
         {"access-key-id", required_argument, NULL, CLI_OPT_KEY_ID},                                \
-        {"access-key-secret", required_argument, NULL, CLI_OPT_KEY_SECRET}
+    {                                                                                              \
+        "access-key-secret", required_argument, NULL, CLI_OPT_KEY_SECRET                           \
+    }
 
 #define CLI_CLIENT_USAGE                                                                           \
     "Connection (see docs/cli.md for the settings order):\n"                                       \

@@ -15,11 +15,13 @@
 #include "api/auth.h"
 #include "api/fc.h"
 #include "api/routes.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "runtime/rt.h"
 #include "spec/registry.h"
 #include "store/store.h"
 
@@ -61,6 +63,7 @@ struct serve {
     struct spec_registry *reg;
     struct api_auth *auth;
     struct api_fc *fc;
+    struct rt *rt;
     char pid_path[PATH_MAX + 16];
     char addr_path[PATH_MAX + 16];
     int pid_fd;
@@ -84,11 +87,18 @@ static void on_flush(uv_prepare_t *p)
     log_flush();
 }
 
+static void on_instances_stopped(void *ud)
+{
+    struct serve *sv = ud;
+    log_info("shutdown_complete", "address=%s", http_server_address(sv->server));
+    uv_stop(&sv->loop);
+}
+
+/* Requests are done: now the instances go (their pre-stop hooks run). */
 static void on_drained(struct http_server *s, void *ud)
 {
     struct serve *sv = ud;
-    log_info("shutdown_complete", "address=%s", http_server_address(s));
-    uv_stop(&sv->loop);
+    rt_shutdown(sv->rt, on_instances_stopped, sv);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -132,8 +142,16 @@ static int write_file_atomic(const char *path, const char *content, struct frost
 static int prepare_data_dir(struct serve *sv, struct frost_err *err)
 {
     const char *d = sv->cfg.data_dir;
-    if (mkdir(d, 0700) < 0 && errno != EEXIST)
+    /* Functions run as another user and must reach their code (code/<sha>/),
+     * but nothing else: the dirs are traversable, not listable, and every
+     * file Frost creates is private (umask). */
+    umask(077);
+    if (mkdir(d, 0711) < 0 && errno != EEXIST)
         return frost_err_errno(err, errno, "cannot create data dir %s", d);
+    char code[PATH_MAX + 8];
+    snprintf(code, sizeof(code), "%s/code", d);
+    if ((mkdir(code, 0711) < 0 && errno != EEXIST) || chmod(d, 0711) < 0 || chmod(code, 0711) < 0)
+        return frost_err_errno(err, errno, "cannot prepare data dir %s", d);
     snprintf(sv->pid_path, sizeof(sv->pid_path), "%s/frost.pid", d);
     snprintf(sv->addr_path, sizeof(sv->addr_path), "%s/frost.addr", d);
     int fd = open(sv->pid_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -309,6 +327,7 @@ static int open_state(struct serve *sv, struct frost_err *err)
         .store = sv->store,
         .reg = sv->reg,
         .auth = sv->auth,
+        .rt = sv->rt,
     };
     return api_fc_new(&fo, sv->router, &sv->fc, err);
 }
@@ -359,10 +378,13 @@ int cli_serve(int argc, char **argv)
     }
     uv_loop_init(&sv->loop);
     sv->router = router_new();
-    if (!sv->router || setup_auth(sv, &err) < 0 || open_state(sv, &err) < 0 ||
+    struct rt_opts ro = {.loop = &sv->loop, .cfg = &sv->cfg};
+    if (!sv->router || setup_auth(sv, &err) < 0 ||
         http_client_new(&sv->loop, &sv->cfg.http, &sv->client, &err) < 0 ||
+        (ro.client = sv->client, rt_new(&ro, &sv->rt, &err)) < 0 || open_state(sv, &err) < 0 ||
         api_routes_new(&sv->loop, sv->router, sv->client, &sv->cfg, &sv->routes, &err) < 0 ||
-        (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0)) {
+        (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0) ||
+        (test_routes && api_routes_add_instance_test(sv->routes, sv->reg, sv->rt, &err) < 0)) {
         fprintf(stderr, "frost serve: %s\n", err.msg[0] ? err.msg : "out of memory");
         goto out_loop;
     }
@@ -404,6 +426,7 @@ out_loop:
     uv_run(&sv->loop, UV_RUN_NOWAIT);
     store_close(sv->store);
     api_fc_free(sv->fc);
+    rt_free(sv->rt);
     spec_registry_free(sv->reg);
     api_auth_free(sv->auth);
     uv_walk(&sv->loop, close_walk, NULL);

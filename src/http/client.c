@@ -72,6 +72,7 @@ struct http_creq {
     int64_t body_len;
     bool chunked;
     bool is_head;
+    bool idempotent; /* may be sent again on a new connection (RFC 9110 §9.2.2) */
     bool head_written;
     bool end_requested;
     bool term_sent;
@@ -304,6 +305,9 @@ int http_client_request(struct http_client *cl, const struct http_endpoint *ep,
     q->body_len = o->body_len;
     q->chunked = o->body_len < 0;
     q->is_head = strcmp(o->method, "HEAD") == 0;
+    q->idempotent = q->is_head || strcmp(o->method, "GET") == 0 ||
+                    strcmp(o->method, "OPTIONS") == 0 || strcmp(o->method, "PUT") == 0 ||
+                    strcmp(o->method, "DELETE") == 0 || strcmp(o->method, "TRACE") == 0;
     q->end_requested = o->body_len == 0 || o->body != NULL;
     q->deadline_ms = o->response_timeout_ms ? clock_mono_ms() + o->response_timeout_ms : 0;
     if (build_head(q, ep, o) < 0) {
@@ -395,8 +399,8 @@ static void on_closed(uv_handle_t *h)
     http_parse_free(&cc->parse);
     struct pool *p = cc->pool;
     int st = cc->fail_status;
-    bool retry = q && cc->reused && !cc->got_bytes && q->retries == 0 && !q->headed &&
-                 (q->body_len == 0 || q->body) && !q->wdata &&
+    bool retry = q && q->idempotent && cc->reused && !cc->got_bytes && q->retries == 0 &&
+                 !q->headed && (q->body_len == 0 || q->body) && !q->wdata &&
                  (st == UV_EOF || st == UV_ECONNRESET || st == UV_EPIPE);
     free(cc);
     if (q) {

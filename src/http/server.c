@@ -98,6 +98,7 @@ struct conn {
     bool end_write_pending;
     bool close_after;
     bool closing;
+    bool peer_closed; /* EOF seen: nothing more will be read */
     bool cont_pending;
     bool lingering;
     size_t linger_read;
@@ -516,7 +517,8 @@ static void finish_request(struct conn *c)
     log_access(c, r->status);
     bool close = want_close(c) || r->resp_close_delimited || !r->body_complete;
     if (close) {
-        if (c->pending_error || (!r->body_complete && c->h.stream.type == UV_TCP)) {
+        if (!c->peer_closed &&
+            (c->pending_error || (!r->body_complete && c->h.stream.type == UV_TCP))) {
             /* The client may still be sending: let it read the answer first. */
             c->lingering = true;
             c->linger_read = 0;
@@ -970,6 +972,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
             c->rb = NULL;
         }
         if (nread == UV_EOF && !c->req.active && c->parse.in_message && !c->parse.paused) {
+            c->peer_closed = true;
             reject(c, 400, "BadRequest", "connection closed in the middle of a request");
             return;
         }

@@ -476,7 +476,8 @@ static int mkdir_ok(const char *path, struct frost_err *err)
 
 /* Enables cpu, memory and pids for the children of `group` where the group
  * has them, one write per controller so one refusal does not hide the
- * others. Clears the flags that could not be enabled. */
+ * others. Clears the flags that could not be enabled and says why, once per
+ * group (the warning has room for a few clauses only). */
 static void enable_v2(struct cg_root *r, const char *group, bool is_own)
 {
     char ctl_path[PATH_MAX], sub_path[PATH_MAX];
@@ -487,8 +488,7 @@ static void enable_v2(struct cg_root *r, const char *group, bool is_own)
     }
     struct buf avail = BUF_INIT(0), on = BUF_INIT(0);
     if (read_all(ctl_path, &avail) < 0 || read_all(sub_path, &on) < 0) {
-        warn_add(r, "cgroup %s: cannot read controllers (%s): no v2 limits", group,
-                 strerror(errno));
+        warn_add(r, "cgroup %s: cannot read controllers (%s)", group, strerror(errno));
         r->v2_cpu = r->v2_memory = r->v2_pids = false;
         goto out;
     }
@@ -496,6 +496,8 @@ static void enable_v2(struct cg_root *r, const char *group, bool is_own)
         const char *name;
         bool *flag;
     } want[] = {{"cpu", &r->v2_cpu}, {"memory", &r->v2_memory}, {"pids", &r->v2_pids}};
+    char failed[32] = "";
+    int first_errno = 0;
     for (size_t i = 0; i < ARRAY_LEN(want); i++) {
         if (!*want[i].flag || has_word(on.data, want[i].name))
             continue;
@@ -507,17 +509,19 @@ static void enable_v2(struct cg_root *r, const char *group, bool is_own)
         snprintf(cmd, sizeof(cmd), "+%s", want[i].name);
         if (write_str(sub_path, cmd) == 0)
             continue;
-        int e = errno;
+        if (!first_errno)
+            first_errno = errno;
         *want[i].flag = false;
-        if (e == EBUSY && is_own)
-            warn_add(r,
-                     "cgroup %s: cannot enable %s for children: this group holds processes "
-                     "(cgroup v2 no-internal-processes rule); running without v2 %s limits",
-                     group, want[i].name, want[i].name);
-        else
-            warn_add(r, "cgroup %s: cannot enable %s (%s): no %s limits", sub_path, want[i].name,
-                     strerror(e), want[i].name);
+        size_t n = strlen(failed);
+        snprintf(failed + n, sizeof(failed) - n, "%s%s", n ? " " : "", want[i].name);
     }
+    if (first_errno == EBUSY && is_own)
+        warn_add(r,
+                 "cgroup %s holds processes, so it cannot enable %s for child groups (v2 "
+                 "no-internal-processes rule)",
+                 group, failed);
+    else if (first_errno)
+        warn_add(r, "cgroup %s: cannot enable %s (%s)", sub_path, failed, strerror(first_errno));
 out:
     buf_free(&avail);
     buf_free(&on);

@@ -38,7 +38,7 @@ struct cg_root {
     bool v2_cpu, v2_memory, v2_pids; /* controllers usable in our v2 subtree */
     bool v2_freeze;                  /* cgroup.freeze exists (kernel >= 5.2) */
     bool v2_kill;                    /* cgroup.kill exists (kernel >= 5.14) */
-    char warning[256];               /* what is missing (no limits, no freezer…), or "" */
+    char warning[512];               /* what is missing (no limits, no freezer…), or "" */
 };
 
 struct cg {

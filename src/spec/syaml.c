@@ -318,9 +318,9 @@ static int append_value(struct ctx *c, const yaml_node_t *n, struct buf *b, cons
         free(text);
     }
     if (rc < 0)
-        return errno == EMSGSIZE ? fail(c, n, "text longer than %u bytes after ${…} replacement",
-                                        MAX_STRING)
-                                 : oom(c);
+        return errno == EMSGSIZE
+                   ? fail(c, n, "text longer than %u bytes after ${…} replacement", MAX_STRING)
+                   : oom(c);
     return 0;
 }
 
@@ -360,7 +360,7 @@ static json_t *scalar_value(struct ctx *c, const yaml_node_t *n, bool force_stri
             return NULL;
         }
         /* Exactly one reference and nothing else: the value keeps its type. */
-        if (p == text && close[1] == 0 && !json_is_string(v) && !force_string) {
+        if (p == text && close[1] == 0 && !json_is_string(v) && typed) {
             c->values += count_values(v);
             if (c->values > MAX_VALUES) {
                 buf_free(&b);
@@ -438,8 +438,7 @@ static json_t *convert_mapping(struct ctx *c, const yaml_node_t *n, int depth, b
     }
     const yaml_node_t *merges[16];
     size_t n_merges = 0;
-    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top;
-         pr++) {
+    for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kn = node(c, pr->key), *vn = node(c, pr->value);
         if (!kn || !vn) {
             fail(c, n, "malformed document");
@@ -581,6 +580,18 @@ static int next_pair(struct ctx *c, const yaml_node_t *map, struct pair_iter *it
     return 1;
 }
 
+/* The key node named key in map (the first; NULL when absent). */
+static const yaml_node_t *key_node(struct ctx *c, const yaml_node_t *map, const char *key)
+{
+    for (const yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        const yaml_node_t *k = node(c, p->key);
+        if (k && k->type == YAML_SCALAR_NODE && strcmp(sval(k), key) == 0)
+            return k;
+    }
+    return NULL;
+}
+
 static int resolve_code_path(struct ctx *c, const char *code, char **out)
 {
     const char *slash = strrchr(c->path, '/');
@@ -599,7 +610,8 @@ static int resolve_code_path(struct ctx *c, const char *code, char **out)
 static int read_trigger(struct ctx *c, const yaml_node_t *tn, const char *where, json_t *out)
 {
     if (tn->type != YAML_MAPPING_NODE)
-        return fail(c, tn, "%s: expected a mapping (triggerName, triggerType, triggerConfig), got %s",
+        return fail(c, tn,
+                    "%s: expected a mapping (triggerName, triggerType, triggerConfig), got %s",
                     where, kind_name(tn));
     json_t *t = convert(c, tn, 3, false);
     if (!t)
@@ -646,86 +658,137 @@ static int read_config(struct ctx *c, const yaml_node_t *vn, const char *where, 
     return *out ? 0 : -1;
 }
 
-static int read_props(struct ctx *c, const yaml_node_t *props, struct spec_syaml_resource *r)
+/* One member of props; key and value nodes as read. */
+static int read_prop(struct ctx *c, const yaml_node_t *kn, const yaml_node_t *vn,
+                     struct spec_syaml_resource *r)
 {
     char where[300];
-    r->function = json_object();
-    r->triggers = json_array();
-    if (!r->function || !r->triggers)
-        return oom(c);
+    const char *key = sval(kn);
+    snprintf(where, sizeof(where), "resources.%s.props.%s", r->name, key);
+    if (strcmp(key, "region") == 0) {
+        if (!is_null(vn) && string_of(c, vn, where, &r->region) < 0)
+            return -1;
+    } else if (strcmp(key, "code") == 0) {
+        if (is_null(vn))
+            return 0;
+        if (vn->type == YAML_MAPPING_NODE) {
+            r->code = convert(c, vn, 3, false);
+            if (!r->code)
+                return -1;
+            return 0;
+        }
+        char *code = NULL;
+        if (string_of(c, vn, where, &code) < 0)
+            return -1;
+        if (!*code) {
+            free(code);
+            return fail(c, vn, "%s: empty path", where);
+        }
+        int rc = resolve_code_path(c, code, &r->code_path);
+        free(code);
+        if (rc < 0)
+            return -1;
+    } else if (strcmp(key, "triggers") == 0) {
+        if (is_null(vn))
+            return 0;
+        if (vn->type != YAML_SEQUENCE_NODE)
+            return fail(c, vn, "%s: expected a list of triggers, got %s", where, kind_name(vn));
+        size_t i = 0;
+        for (yaml_node_item_t *t = vn->data.sequence.items.start; t < vn->data.sequence.items.top;
+             t++, i++) {
+            const yaml_node_t *tn = node(c, *t);
+            char tw[320];
+            snprintf(tw, sizeof(tw), "%s[%zu]", where, i);
+            if (!tn)
+                return fail(c, vn, "malformed document");
+            if (read_trigger(c, tn, tw, r->triggers) < 0)
+                return -1;
+        }
+    } else if (strcmp(key, "asyncInvokeConfig") == 0) {
+        if (read_config(c, vn, where, &r->async_invoke_config) < 0)
+            return -1;
+    } else if (strcmp(key, "concurrencyConfig") == 0) {
+        if (read_config(c, vn, where, &r->concurrency_config) < 0)
+            return -1;
+    } else if (strcmp(key, "provisionConfig") == 0) {
+        if (read_config(c, vn, where, &r->provision_config) < 0)
+            return -1;
+        if (r->provision_config && json_object_get(r->provision_config, "mode")) {
+            json_object_del(r->provision_config, "mode");
+            const yaml_node_t *mk = key_node(c, vn, "mode");
+            if (note(c, mk ? mk : vn,
+                     "%s.mode: how `s deploy` waits for provisioned instances; Frost's "
+                     "deploy does not wait and ignores it",
+                     where) < 0)
+                return -1;
+        }
+    } else {
+        /* Environment variables are strings whatever they look like. */
+        json_t *v = convert(c, vn, 3, strcmp(key, "environmentVariables") == 0);
+        if (!v)
+            return -1;
+        if (json_object_set_new(r->function, key, v) < 0)
+            return oom(c);
+    }
+    return 0;
+}
+
+/* The members of a props mapping, then those of the mappings it merges
+ * ("<<: *base"): a key already read (written in the mapping itself, or in an
+ * earlier merge) wins, as in YAML's merge keys. seen holds the keys read. */
+static int read_props_map(struct ctx *c, const yaml_node_t *map, struct spec_syaml_resource *r,
+                          json_t *seen, int depth)
+{
+    if (depth > MAX_DEPTH)
+        return fail(c, map, "<< merges nested more than %d levels deep", MAX_DEPTH);
+    const yaml_node_t *merges[16];
+    size_t n_merges = 0;
     struct pair_iter it = {0};
     const yaml_node_t *kn, *vn;
     int more;
-    while ((more = next_pair(c, props, &it, &kn, &vn)) > 0) {
+    while ((more = next_pair(c, map, &it, &kn, &vn)) > 0) {
         const char *key = sval(kn);
-        snprintf(where, sizeof(where), "resources.%s.props.%s", r->name, key);
-        if (strcmp(key, "region") == 0) {
-            if (!is_null(vn) && string_of(c, vn, where, &r->region) < 0)
-                return -1;
-        } else if (strcmp(key, "code") == 0) {
-            if (is_null(vn))
-                continue;
-            if (vn->type == YAML_MAPPING_NODE) {
-                r->code = convert(c, vn, 3, false);
-                if (!r->code)
-                    return -1;
-                continue;
+        if (is_plain(kn) && strcmp(key, "<<") == 0) {
+            if (vn->type == YAML_SEQUENCE_NODE) {
+                for (yaml_node_item_t *i = vn->data.sequence.items.start;
+                     i < vn->data.sequence.items.top && n_merges < ARRAY_LEN(merges); i++)
+                    merges[n_merges++] = node(c, *i);
+            } else if (n_merges < ARRAY_LEN(merges)) {
+                merges[n_merges++] = vn;
             }
-            char *code = NULL;
-            if (string_of(c, vn, where, &code) < 0)
-                return -1;
-            if (!*code) {
-                free(code);
-                return fail(c, vn, "%s: empty path", where);
-            }
-            int rc = resolve_code_path(c, code, &r->code_path);
-            free(code);
-            if (rc < 0)
-                return -1;
-        } else if (strcmp(key, "triggers") == 0) {
-            if (is_null(vn))
-                continue;
-            if (vn->type != YAML_SEQUENCE_NODE)
-                return fail(c, vn, "%s: expected a list of triggers, got %s", where,
-                            kind_name(vn));
-            size_t i = 0;
-            for (yaml_node_item_t *t = vn->data.sequence.items.start;
-                 t < vn->data.sequence.items.top; t++, i++) {
-                const yaml_node_t *tn = node(c, *t);
-                char tw[320];
-                snprintf(tw, sizeof(tw), "%s[%zu]", where, i);
-                if (!tn)
-                    return fail(c, vn, "malformed document");
-                if (read_trigger(c, tn, tw, r->triggers) < 0)
-                    return -1;
-            }
-        } else if (strcmp(key, "asyncInvokeConfig") == 0) {
-            if (read_config(c, vn, where, &r->async_invoke_config) < 0)
-                return -1;
-        } else if (strcmp(key, "concurrencyConfig") == 0) {
-            if (read_config(c, vn, where, &r->concurrency_config) < 0)
-                return -1;
-        } else if (strcmp(key, "provisionConfig") == 0) {
-            if (read_config(c, vn, where, &r->provision_config) < 0)
-                return -1;
-            if (r->provision_config && json_object_get(r->provision_config, "mode")) {
-                json_object_del(r->provision_config, "mode");
-                if (note(c, vn,
-                         "%s.mode: how `s deploy` waits for provisioned instances; Frost's "
-                         "deploy does not wait and ignores it",
-                         where) < 0)
-                    return -1;
-            }
-        } else {
-            /* Environment variables are strings whatever they look like. */
-            json_t *v = convert(c, vn, 3, strcmp(key, "environmentVariables") == 0);
-            if (!v)
-                return -1;
-            if (json_object_set_new(r->function, key, v) < 0)
-                return oom(c);
+            continue;
         }
+        if (json_object_get(seen, key))
+            continue;
+        if (json_object_set_new(seen, key, json_true()) < 0)
+            return oom(c);
+        if (read_prop(c, kn, vn, r) < 0)
+            return -1;
     }
     if (more < 0)
+        return -1;
+    for (size_t i = 0; i < n_merges; i++) {
+        if (!merges[i] || merges[i]->type != YAML_MAPPING_NODE)
+            return fail(c, merges[i] ? merges[i] : map,
+                        "<<: merges a mapping or a list of mappings");
+        if (read_props_map(c, merges[i], r, seen, depth + 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int read_props(struct ctx *c, const yaml_node_t *props, struct spec_syaml_resource *r)
+{
+    r->function = json_object();
+    r->triggers = json_array();
+    json_t *seen = json_object();
+    if (!r->function || !r->triggers || !seen) {
+        json_decref(seen);
+        return oom(c);
+    }
+    int rc = read_props_map(c, props, r, seen, 0);
+    json_decref(seen);
+    if (rc < 0)
         return -1;
     if (!json_is_string(json_object_get(r->function, "functionName")))
         return fail(c, props, "resources.%s.props.functionName: required, a string", r->name);
@@ -767,7 +830,8 @@ static int read_resource(struct ctx *c, const yaml_node_t *kn, const yaml_node_t
                     "resources only (Function Compute 3.0)",
                     r->name, comp);
     if (!props || props->type != YAML_MAPPING_NODE)
-        return fail(c, props ? props : kn, "resources.%s.props: required, a mapping of function "
+        return fail(c, props ? props : kn,
+                    "resources.%s.props: required, a mapping of function "
                     "fields",
                     r->name);
     return read_props(c, props, r);
@@ -838,8 +902,9 @@ static int read_root(struct ctx *c, const yaml_node_t *root, struct spec_syaml *
     if (vars && read_vars(c, vars, s->vars) < 0)
         return -1;
     if (!resources || is_null(resources))
-        return fail(c, resources ? resources : root, "resources: required, at least one fc3 "
-                                                     "resource");
+        return fail(c, resources ? resources : root,
+                    "resources: required, at least one fc3 "
+                    "resource");
     if (resources->type != YAML_MAPPING_NODE)
         return fail(c, resources, "resources: expected a mapping of resources, got %s",
                     kind_name(resources));
@@ -957,8 +1022,8 @@ int spec_syaml_load(const char *path, char *const *envp, struct spec_syaml **out
         text.len += (size_t)r;
         if (text.len > SPEC_SYAML_MAX_BYTES) {
             buf_free(&text);
-            return frost_err_set(err, 400, CODE, "%s: larger than %u bytes; is it an s.yaml?",
-                                 path, SPEC_SYAML_MAX_BYTES);
+            return frost_err_set(err, 400, CODE, "%s: larger than %u bytes; is it an s.yaml?", path,
+                                 SPEC_SYAML_MAX_BYTES);
         }
     }
     int rc = spec_syaml_parse(text.data ? text.data : "", text.len, path, envp, out, err);

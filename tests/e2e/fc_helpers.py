@@ -17,6 +17,7 @@ import secrets
 import signal
 import stat
 import urllib.parse
+import warnings
 import zipfile
 
 FC = "/2023-03-30"
@@ -245,13 +246,19 @@ def container_function(name, **extra):
 
 
 def make_zip(entries):
-    """entries: list of (name, bytes, mode) -> zip bytes. mode None = 0644 file."""
+    """entries: list of (name, bytes, mode) -> zip bytes. mode None = 0644
+    file; a mode with a file type (stat.S_IFLNK | 0o777) is used as it is
+    (for a symlink, data is the target)."""
     bio = io.BytesIO()
-    with zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+    with warnings.catch_warnings(), zipfile.ZipFile(bio, "w", zipfile.ZIP_DEFLATED) as z:
+        warnings.simplefilter("ignore")  # duplicate names are made on purpose
         for name, data, mode in entries:
             zi = zipfile.ZipInfo(name, date_time=(2026, 11, 22, 0, 0, 0))
             zi.create_system = 3  # unix: external_attr carries the mode
-            zi.external_attr = ((mode if mode is not None else 0o644) | stat.S_IFREG) << 16
+            mode = mode if mode is not None else 0o644
+            if not stat.S_IFMT(mode):
+                mode |= stat.S_IFREG
+            zi.external_attr = mode << 16
             zi.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(zi, data)
     return bio.getvalue()

@@ -15,7 +15,6 @@ import os
 import signal
 import stat
 import threading
-import time
 
 import pytest
 
@@ -24,7 +23,6 @@ from fc_helpers import (
     FC,
     Client,
     b64,
-    check_reply,
     container_function,
     make_zip,
     restart,
@@ -271,6 +269,54 @@ def test_list_paging(fc):
         expect_error(fc.call("GET", "/functions", query={"limit": bad}), 400, "InvalidArgument", "limit")
 
 
+def test_list_filters_that_match_nothing(fc):
+    """A filter no function can match gives an empty list, however long or
+    oddly encoded it is; it never widens to "everything"."""
+    fc.create_function(container_function("abc"))
+    fc.ok("PUT", "/functions/abc/concurrency", {"reservedConcurrency": 1})
+    fc.ok("PUT", "/functions/abc/provision-config", {"defaultTarget": 1})
+    fc.ok("POST", "/functions/abc/triggers", http_trigger("web"))
+    for n in (65, 127, 128, 200, 1000):
+        long = "z" * n
+        r = fc.call("GET", "/functions", query={"prefix": long})
+        assert r.status == 400 or (r.status == 200 and r.json["functions"] == []), (n, r)
+        for path, field in (("/concurrency-configs", "configs"), ("/provision-configs", "provisionConfigs"),
+                            ("/async-invoke-configs", "configs")):
+            r = fc.call("GET", path, query={"functionName": long})
+            assert r.status == 400 or (r.status == 200 and r.json[field] == []), (path, n, r)
+        r = fc.call("GET", "/functions/abc/triggers", query={"prefix": long})
+        assert r.status == 400 or (r.status == 200 and r.json["triggers"] == []), (n, r)
+    # A malformed escape is refused, or matches nothing.
+    r = fc.raw("GET", FC + "/functions?prefix=%zz")
+    assert r.status == 400 or (r.status == 200 and r.json["functions"] == []), r
+    r = fc.raw("GET", FC + "/concurrency-configs?functionName=%zz")
+    assert r.status == 400 or (r.status == 200 and r.json["configs"] == []), r
+
+
+def test_runtime_switch(fc, srv):
+    """Moving a function between custom-container and the custom runtimes:
+    a custom runtime needs a code package, as on create."""
+    fc.create_function(container_function("sw"))
+    r = fc.call("PUT", "/functions/sw", {"runtime": "custom.debian10", "handler": "index.handler"})
+    expect_error(r, 400, "InvalidArgument", "code")
+    assert fc.get_function("sw")["runtime"] == "custom-container"
+    z = bootstrap_zip()
+    up = fc.ok("PUT", "/functions/sw", {"runtime": "custom.debian10", "handler": "index.handler",
+                                        "code": {"zipFile": b64(z)}})
+    assert up["runtime"] == "custom.debian10"
+    assert up["codeChecksum"] == hashlib.sha256(z).hexdigest()
+    assert "customContainerConfig" not in up
+    # Between custom runtimes the package stays.
+    up = fc.ok("PUT", "/functions/sw", {"runtime": "custom.debian12"})
+    assert up["codeChecksum"] == hashlib.sha256(z).hexdigest()
+    # Back to a container: the custom runtime's config goes.
+    up = fc.ok("PUT", "/functions/sw", {"runtime": "custom-container",
+                                        "customContainerConfig": {"image": "registry.example/ns/app:v2"}})
+    assert up["runtime"] == "custom-container"
+    assert "customRuntimeConfig" not in up
+    assert fc.get_function("sw") == up
+
+
 # --------------------------------------------------------------- code packages
 
 
@@ -298,10 +344,21 @@ def test_code_package(fc, srv):
         assert f.read() == z
     assert not [e for e in code_dir_entries(srv) if e.startswith(".tmp-")]
 
+    # A symlink that stays inside the tree is kept.
+    zl = make_zip([("bootstrap", b"#!/bin/sh\n", 0o755), ("lib/data-v1.txt", b"v1", None),
+                   ("lib/data.txt", b"data-v1.txt", stat.S_IFLNK | 0o777), ("bin/boot", b"../bootstrap", stat.S_IFLNK | 0o777)])
+    shal = fc.create_function(custom_function("code-links", zl))["codeChecksum"]
+    treel = os.path.join(srv.data_dir, "code", shal)
+    assert os.readlink(os.path.join(treel, "lib", "data.txt")) == "data-v1.txt"
+    with open(os.path.join(treel, "lib", "data.txt"), "rb") as f:
+        assert f.read() == b"v1"
+    assert os.readlink(os.path.join(treel, "bin", "boot")) == "../bootstrap"
+    assert fc.call("DELETE", "/functions/code-links").status == 204
+
     # The same package for another function shares the stored copy.
     same = fc.create_function(custom_function("code-fn2", z))
     assert same["codeChecksum"] == sha
-    assert code_dir_entries(srv) == sorted([sha, sha + ".zip"])
+    assert sorted(e for e in code_dir_entries(srv) if e.startswith(sha)) == sorted([sha, sha + ".zip"])
 
     # New code through an update.
     z2 = make_zip([("bootstrap", b"#!/bin/sh\necho v2\n", 0o755)])
@@ -328,6 +385,12 @@ MALICIOUS = {
     "zip-slip": lambda: b64(_zip_raw_names([("bootstrap", b"ok", 0o755), ("../x", b"escaped", None)])),
     "zip-slip-deep": lambda: b64(_zip_raw_names([("a/../../x", b"escaped", None)])),
     "absolute": lambda: b64(_zip_raw_names([("/tmp/frost-abs-evil", b"escaped", None)])),
+    "symlink-absolute": lambda: b64(make_zip([("bootstrap", b"ok", 0o755),
+                                              ("passwd", b"/etc/passwd", stat.S_IFLNK | 0o777)])),
+    "symlink-escape": lambda: b64(make_zip([("bootstrap", b"ok", 0o755),
+                                            ("lib/up", b"../../x", stat.S_IFLNK | 0o777)])),
+    "through-symlink": lambda: b64(make_zip([("lib", b"/tmp", stat.S_IFLNK | 0o777), ("lib/evil", b"x", None)])),
+    "duplicate": lambda: b64(make_zip([("bootstrap", b"one", 0o755), ("bootstrap", b"two", 0o755)])),
     "corrupt": lambda: b64(b"PK\x03\x04" + os.urandom(200)),
     "truncated": lambda: b64(bootstrap_zip()[:-30]),
     "not-base64": lambda: "this is *not* base64!!",
@@ -439,6 +502,8 @@ def test_provision_config(fc):
     assert fc.ok("GET", "/functions/prov-fn/provision-config", query={"qualifier": "LATEST"}) == put
 
     # The deprecated `target` alone.
+    put2 = fc.ok("PUT", "/functions/prov-other/provision-config", {"target": 5, "defaultTarget": 2})
+    assert put2["target"] == 2 and put2["defaultTarget"] == 2
     put2 = fc.ok("PUT", "/functions/prov-other/provision-config", {"target": 1})
     assert put2["target"] == 1 and put2["current"] == 0
 
@@ -528,6 +593,28 @@ def test_concurrency_config(fc):
     expect_error(fc.call("GET", "/functions/conc-fn/concurrency"), 404, "ConcurrencyConfigNotFound")
     assert fc.ok("GET", "/concurrency-configs")["configs"] == []
     expect_error(fc.call("PUT", "/functions/none/concurrency", {"reservedConcurrency": 1}), 404, "FunctionNotFound")
+
+
+def test_config_list_paging(fc):
+    """Config lists page over functions in name order: with configs on every
+    third of 150 functions, every page size sees each config exactly once."""
+    names = ["cfg-%03d" % i for i in range(150)]
+    for n in names:
+        fc.create_function(container_function(n))
+    with_cfg = names[::3]
+    for n in with_cfg:
+        fc.ok("PUT", "/functions/%s/concurrency" % n, {"reservedConcurrency": 1})
+        fc.ok("PUT", "/functions/%s/async-invoke-config" % n, {})
+        fc.ok("PUT", "/functions/%s/provision-config" % n, {"defaultTarget": 1})
+    for path, field in (("/concurrency-configs", "configs"), ("/async-invoke-configs", "configs"),
+                        ("/provision-configs", "provisionConfigs")):
+        for page in (1, 7, 50, 100):
+            got = [c["functionArn"].rsplit("/", 1)[1] for c in fc.list_all(path, field, page=page)]
+            assert got == with_cfg, (path, page)
+        j = fc.ok("GET", path, query={"limit": len(with_cfg)})
+        assert len(j[field]) == len(with_cfg) and not j.get("nextToken"), path
+        j = fc.ok("GET", path)
+        assert len(j[field]) == 20 and j.get("nextToken"), path
 
 
 def test_delete_function_removes_configs_and_triggers(fc):
@@ -657,7 +744,7 @@ def test_qualifier_other_than_latest(fc):
 
 def test_unknown_routes(fc):
     for method, target in [("GET", FC + "/nope"), ("GET", FC + "/functions/a/b/c/d"), ("GET", "/2016-08-15/services"),
-                           ("POST", FC + "/provision-configs"), ("GET", "/"), ("PATCH", FC + "/functions/x")]:
+                           ("POST", FC + "/provision-configs"), ("PATCH", FC + "/functions/x")]:
         r = fc.raw(method, target)
         assert r.status in (404, 405), (method, target, r)
     r = fc.raw("GET", FC + "/nope")
@@ -818,6 +905,112 @@ def test_sigkill_during_create_burst(frost_factory):
     fc.create_function(container_function("after-crash"))
     fc.close()
     assert srv.stop() == 0
+
+
+def test_sigkill_keeps_acknowledged_changes(frost_factory):
+    """Updates, deletes, configs and triggers answered before a kill -9 are
+    all there (or gone) after the restart."""
+    srv = frost_factory()
+    fc = Client.of(srv)
+    for i in range(10):
+        fc.create_function(container_function("k-%d" % i))
+    updated = {i: fc.ok("PUT", "/functions/k-%d" % i, {"timeout": 100 + i}) for i in range(0, 10, 2)}
+    for i in (1, 3):
+        assert fc.call("DELETE", "/functions/k-%d" % i).status == 204
+    prov = fc.ok("PUT", "/functions/k-4/provision-config", {"defaultTarget": 2})
+    asy = fc.ok("PUT", "/functions/k-5/async-invoke-config", {"maxAsyncRetryAttempts": 5})
+    conc = fc.ok("PUT", "/functions/k-6/concurrency", {"reservedConcurrency": 6})
+    fc.ok("PUT", "/functions/k-7/concurrency", {"reservedConcurrency": 7})
+    assert fc.call("DELETE", "/functions/k-7/concurrency").status == 204
+    trig = fc.ok("POST", "/functions/k-8/triggers", http_trigger("web"))
+    trig = fc.ok("PUT", "/functions/k-8/triggers/web", {"description": "after update"})
+    fc.close()
+
+    srv = restart(frost_factory, srv, sig=signal.SIGKILL)
+    fc = Client.of(srv)
+    names = [f["functionName"] for f in fc.list_all("/functions", "functions")]
+    assert names == ["k-%d" % i for i in (0, 2, 4, 5, 6, 7, 8, 9)]
+    for i, doc in updated.items():
+        assert fc.get_function("k-%d" % i) == doc
+    assert fc.ok("GET", "/functions/k-4/provision-config") == prov
+    assert fc.ok("GET", "/functions/k-5/async-invoke-config") == asy
+    assert fc.ok("GET", "/functions/k-6/concurrency") == conc
+    expect_error(fc.call("GET", "/functions/k-7/concurrency"), 404, "ConcurrencyConfigNotFound")
+    got = fc.ok("GET", "/functions/k-8/triggers/web")
+    assert got["description"] == "after update" and got["triggerId"] == trig["triggerId"]
+    fc.close()
+
+
+def test_sigkill_during_code_uploads(frost_factory):
+    """Functions with code packages acknowledged before a kill -9 have their
+    unpacked tree after the restart; unfinished packages leave nothing that
+    gets in the way of uploading them again."""
+    srv = frost_factory()
+    threads_n, per_thread = 4, 40
+    zips, boots = {}, {}
+    for t in range(threads_n):
+        for i in range(per_thread):
+            name = "code-%d-%02d" % (t, i)
+            boots[name] = b"#!/bin/sh\necho %d %d\n" % (t, i)
+            zips[name] = make_zip([("bootstrap", boots[name], 0o755), ("data.bin", os.urandom(30000), None)])
+    acked = {}
+    errors = []
+    lock = threading.Lock()
+
+    def worker(t):
+        c = Client.of(srv, timeout=10)
+        try:
+            for i in range(per_thread):
+                name = "code-%d-%02d" % (t, i)
+                try:
+                    r = c.call("POST", "/functions", custom_function(name, zips[name]), check=False)
+                except (OSError, http.client.HTTPException):
+                    return
+                with lock:
+                    if r.status != 200:
+                        errors.append(r)
+                        return
+                    acked[name] = r.json
+        finally:
+            c.close()
+
+    ts = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(threads_n)]
+    for t in ts:
+        t.start()
+
+    def enough():
+        with lock:
+            return len(acked) >= 30 or not any(t.is_alive() for t in ts)
+
+    wait_for(enough, 60, "30 code uploads to be acknowledged")
+    assert any(t.is_alive() for t in ts), "the uploads ended before the kill"
+    srv = restart(frost_factory, srv, sig=signal.SIGKILL)
+    for t in ts:
+        t.join(timeout=30)
+        assert not t.is_alive()
+    assert not errors, errors[:3]
+    fc = Client.of(srv)
+    code = os.path.join(srv.data_dir, "code")
+    for name, doc in acked.items():
+        assert fc.get_function(name) == doc
+        sha = hashlib.sha256(zips[name]).hexdigest()
+        assert doc["codeChecksum"] == sha
+        with open(os.path.join(code, sha + ".zip"), "rb") as f:
+            assert f.read() == zips[name]
+        boot = os.path.join(code, sha, "bootstrap")
+        assert os.stat(boot).st_mode & 0o100
+        with open(boot, "rb") as f:
+            assert f.read() == boots[name]
+    # Everything not acknowledged can be uploaded now (or exists whole).
+    listed = {f["functionName"] for f in fc.list_all("/functions", "functions")}
+    for name in sorted(set(zips) - set(acked)):
+        if name in listed:
+            assert fc.get_function(name)["codeChecksum"] == hashlib.sha256(zips[name]).hexdigest()
+            continue
+        doc = fc.create_function(custom_function(name, zips[name]))
+        assert doc["codeChecksum"] == hashlib.sha256(zips[name]).hexdigest()
+        assert os.path.isfile(os.path.join(code, doc["codeChecksum"], "bootstrap"))
+    fc.close()
 
 
 # ------------------------------------------------------------------------ auth

@@ -1,14 +1,10 @@
 """HTTP/1.1 server behaviour of `frost serve`: framing, keep-alive, limits, timeouts."""
 
 import hashlib
-import os
 import random
 import re
-import socket
 import threading
 import time
-
-import pytest
 
 from conftest import ConnectionClosed, HttpConn, build_request, encode_chunk, wait_for
 
@@ -140,7 +136,6 @@ def test_keepalive_reuses_connection(frost):
             ids.append(r.header("x-fc-request-id"))
         assert len(set(ids)) == len(ids), ids
     # All ten came from one client port.
-    lines = [kv for kv in frost.log_lines("http_request") if kv.get("request_id") in ids]
     wait_for(
         lambda: len([kv for kv in frost.log_lines("http_request") if kv.get("request_id") in ids]) == 10,
         10,

@@ -1,16 +1,14 @@
 """The proxy path: /_test/proxy/NAME/REST... through frost to a test upstream."""
 
 import hashlib
-import json
 import socket
-import threading
 import time
 
 import pytest
 
-from conftest import ConnectionClosed, HttpConn, build_request, encode_chunk, read_proc_status, wait_for
+from conftest import ConnectionClosed, build_request, encode_chunk, read_proc_status, wait_for
 from test_http_server import Sender, assert_error_json
-from upstream import BLOCK, pattern, pattern_block, pattern_sha256
+from upstream import BLOCK, pattern, pattern_block
 
 MiB = 1024 * 1024
 
@@ -128,6 +126,16 @@ def test_encoded_path_forwarded_as_sent(frost_factory):
             assert b"X-Injected" not in head.split(b"\r\n", 1)[1], head
     finally:
         raw.stop()
+
+
+@pytest.mark.parametrize("path", ["/_test/proxy/up/a%00b", "/_test/proxy/up/a%zzb", "/_test/proxy/u%00p/x"])
+def test_undecodable_path_400(proxied, path):
+    srv, up = proxied
+    before = up.stat("requests")
+    r = srv.request("GET", path)
+    assert r.status == 400, r
+    assert up.stat("requests") == before
+    srv.healthz()
 
 
 def test_post_body_forwarded(proxied):
@@ -390,6 +398,29 @@ def test_upstream_dies_between_requests_502(frost_factory):
     r = srv.request("GET", "/_test/proxy/up/echo")
     assert_error_json(r, 502, "UpstreamUnavailable")
     srv.healthz()
+
+
+@pytest.mark.parametrize("what", ["garbage", "bighead", "drop"])
+def test_bad_upstream_answers_502(proxied, what):
+    srv, up = proxied
+    r = srv.request("GET", "/_test/proxy/up/%s" % what)
+    assert_error_json(r, 502, "UpstreamUnavailable")
+    # Frost and its pool recover.
+    r = srv.request("GET", "/_test/proxy/up/echo")
+    assert r.status == 200, r
+    srv.healthz()
+
+
+def test_non_idempotent_request_not_retried(proxied):
+    """A POST whose upstream connection dies without an answer may have been
+    processed: a proxy must not send it again on its own (RFC 9110 9.2.2)."""
+    srv, up = proxied
+    # Warm the pool so the POST goes out on a reused connection (the case
+    # where a retry would be tempting).
+    assert srv.request("GET", "/_test/proxy/up/echo").status == 200
+    r = srv.request("POST", "/_test/proxy/up/drop", body=b"")
+    assert r.status == 502, r
+    assert up.stat("drops") == 1, "the POST reached the upstream %d times" % up.stat("drops")
 
 
 def test_client_gone_mid_download(proxied):

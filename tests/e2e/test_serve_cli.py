@@ -3,7 +3,6 @@
 import os
 import signal
 import socket
-import time
 
 import pytest
 
@@ -256,7 +255,6 @@ def test_sigterm_drains_in_flight_request(frost):
     # Barrier: once another client has been answered, the loop has read the
     # sleeping request too (it arrived first).
     frost.healthz()
-    t0 = time.monotonic()
     frost.send_signal(signal.SIGTERM)
     # The listener closes...
     wait_for(lambda: connect_refused(frost), 10, "the listener to close")

@@ -15,6 +15,9 @@ Endpoints (any method):
   /truncate?bytes=N&send=M   promises Content-Length N, sends M < N, closes
   /status?code=N      an empty answer with that status
   /interim            a 100 and a 103 before the final 200 "final"
+  /drop               reads the request and closes without answering (counts drops)
+  /garbage            answers with something that is not HTTP
+  /bighead            answers with an ~80 KB header block
 
 Counters: connections (TCP connections accepted), requests, big_sent (bytes of
 /big bodies written so far), last_requests (recent request records).
@@ -242,6 +245,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
             self._send(200, b"final", ctype="text/plain")
+        elif route == "/drop":
+            # Reads the request, then closes without any answer.
+            self._read_body(lambda p: None)
+            with up.lock:
+                up.drops += 1
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        elif route == "/garbage":
+            self._read_body(lambda p: None)
+            self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
+            self.close_connection = True
+        elif route == "/bighead":
+            self._read_body(lambda p: None)
+            self.send_response(200)
+            for i in range(80):
+                self.send_header("X-Big-%d" % i, "b" * 1000)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif route == "/status":
             self._read_body(lambda p: None)
             code = int(q.get("code", "200"))
@@ -259,6 +280,7 @@ class Upstream:
         self.connections = 0
         self.requests = 0
         self.big_sent = 0
+        self.drops = 0
         self.body_received = 0
         self.last_requests = []
         self.open_socks = []

@@ -9,6 +9,7 @@
  *
  * The live test drives the real host's cgroups (root and writable cgroupfs
  * only; otherwise it is skipped with the reason). */
+#define _GNU_SOURCE /* nftw */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -292,7 +293,8 @@ static void test_detect_v1_combined(void **state)
     assert_string_equal(r.v1_cpuacct, cpu);
     assert_string_equal(r.v1_memory,
                         cat(sr, "/sys/fs/cgroup/memory/system.slice/frost.service/frost-t"));
-    assert_string_equal(r.v1_pids, cat(sr, "/sys/fs/cgroup/pids/system.slice/frost.service/frost-t"));
+    assert_string_equal(r.v1_pids,
+                        cat(sr, "/sys/fs/cgroup/pids/system.slice/frost.service/frost-t"));
     assert_string_equal(r.v1_freezer, cat(sr, "/sys/fs/cgroup/freezer/frost-t"));
     assert_string_equal(r.warning, "");
     rm_tree(sr);
@@ -506,8 +508,8 @@ static void test_v2_nested_enable_failure(void **state)
     struct cg_root r;
     struct frost_err err = {0};
     detect(sr, &r);
-    /* Make the write to our own group's subtree_control fail (a dir cannot be
-     * opened for writing): the group degrades to no v2 limits, with a warning. */
+    /* Break our own group's subtree_control (a dir in place of the file): the
+     * group degrades to no v2 limits, with a warning naming it. */
     const char *own = cat(sr, "/sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope");
     char sub[PATH_MAX];
     snprintf(sub, sizeof(sub), "%s/cgroup.subtree_control", own);
@@ -516,8 +518,10 @@ static void test_v2_nested_enable_failure(void **state)
     sim_v2(r.v2);
     must(cg_root_init(&r, &err), &err, "cg_root_init");
     assert_false(r.v2_cpu || r.v2_memory || r.v2_pids);
-    assert_non_null(strstr(r.warning, "cannot enable cpu"));
+    assert_non_null(strstr(r.warning, own));
+    assert_non_null(strstr(r.warning, "no cpu controller: no cpu limits"));
     assert_non_null(strstr(r.warning, "no memory controller: no memory limits"));
+    assert_non_null(strstr(r.warning, "no pids controller: no pids limits"));
     assert_true(r.v2_freeze);
     assert_int_equal(r.mode, CG_V2);
 
@@ -652,8 +656,8 @@ static void test_v1_lifecycle(void **state)
     must(cg_destroy(&g, &err), &err, "cg_destroy");
     assert_false(exists(cpu, NULL) || exists(mem, NULL) || exists(frz, NULL));
     must(cg_root_cleanup(&r, &err), &err, "cg_root_cleanup");
-    assert_false(exists(r.v1_cpu, NULL) || exists(r.v1_memory, NULL) ||
-                 exists(r.v1_pids, NULL) || exists(r.v1_freezer, NULL));
+    assert_false(exists(r.v1_cpu, NULL) || exists(r.v1_memory, NULL) || exists(r.v1_pids, NULL) ||
+                 exists(r.v1_freezer, NULL));
     rm_tree(sr);
 }
 
@@ -991,7 +995,7 @@ static void test_live(void **state)
     assert_int_equal(cg_list(&live.r, collect, NULL), 0);
     must(cg_root_cleanup(&live.r, &err), &err, "cg_root_cleanup");
     live.have_root = false;
-    const char *ps[] = {live.r.v2,       live.r.v1_cpu,  live.r.v1_cpuacct,
+    const char *ps[] = {live.r.v2,        live.r.v1_cpu,  live.r.v1_cpuacct,
                         live.r.v1_memory, live.r.v1_pids, live.r.v1_freezer};
     for (size_t i = 0; i < ARRAY_LEN(ps); i++)
         if (ps[i][0])

@@ -640,6 +640,11 @@ static void test_validate_fields_set_by_code(void **state)
     assert_string_equal(err.msg, "http.max_body_bytes: 1024GiB is above the maximum of 1GiB");
 
     config_defaults(&c);
+    assert_int_equal(config_set(&c, "runtime.port_range", "2000-1000", "t", &err), 0);
+    assert_int_equal(config_validate(&c, &err), -1);
+    assert_non_null(strstr(err.msg, "runtime.port_range"));
+
+    config_defaults(&c);
     c.log_level = (enum log_level)7;
     assert_int_equal(config_validate(&c, &err), -1);
     assert_string_equal(err.msg, "log_level: invalid value 7");
@@ -677,7 +682,15 @@ static void test_dump_format(void **state)
                            "  upstream_idle_timeout: 1m\n"
                            "  upstream_max_idle_per_endpoint: 64\n"
                            "auth:\n"
-                           "  keys: \"\"\n");
+                           "  keys: \"\"\n"
+                           "runtime:\n"
+                           "  user: \"frost-fn\"\n"
+                           "  port_range: \"21000-21999\"\n"
+                           "  start_timeout: 2m\n"
+                           "  stop_grace: 10s\n"
+                           "  pids_max: 1024\n"
+                           "  log_max_bytes: 10MiB\n"
+                           "  log_keep: 3\n");
     free(s);
 }
 

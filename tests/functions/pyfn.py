@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""A test function: an FC custom-runtime web server driven by environment variables.
+
+It listens on FC_SERVER_PORT (the port Frost hands out) and answers:
+  POST /invoke       -> echoes the body, with what it knows about itself in headers
+  POST /initialize   -> status INIT_STATUS (default 200) after INIT_SLEEP seconds
+  GET  /pre-stop     -> 200 after PRESTOP_SLEEP seconds; writes PRESTOP_MARK if set
+  GET  /healthz      -> 200, or HEALTH_STATUS
+  GET  /env          -> the environment as JSON
+  GET  /whoami       -> uid, gid, pid, cwd, and whether DATA_DIR_PROBE is readable
+  POST /alloc?mb=N   -> allocates and touches N MiB (to trigger the OOM killer)
+  POST /exit?code=N  -> exits at once with code N
+Behaviour switches:
+  LISTEN_DELAY=S     sleep S seconds before listening (readiness tests)
+  NEVER_LISTEN=1     never listen
+  IGNORE_SIGTERM=1   ignore SIGTERM (the runtime must SIGKILL)
+  FORK_CHILDREN=N    fork N children that sleep forever (must not survive a stop)
+  CHILDREN_FILE=P    write the children's pids there, one per line
+Everything is standard library, so it runs on any Debian python3.
+"""
+import http.server
+import json
+import os
+import signal
+import sys
+import time
+
+PORT = int(os.environ.get("FC_SERVER_PORT", "9000"))
+
+
+def log(msg):
+    sys.stdout.write("pyfn[%d]: %s\n" % (os.getpid(), msg))
+    sys.stdout.flush()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        log(fmt % args)
+
+    def reply(self, status, body=b"", ctype="application/octet-stream", headers=None):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+
+    def query(self):
+        q = {}
+        if "?" in self.path:
+            for part in self.path.split("?", 1)[1].split("&"):
+                if "=" in part:
+                    k, v = part.split("=", 1)
+                    q[k] = v
+        return q
+
+    def do_GET(self):
+        path = self.path.split("?", 1)[0]
+        if path == "/pre-stop":
+            time.sleep(float(os.environ.get("PRESTOP_SLEEP", "0")))
+            mark = os.environ.get("PRESTOP_MARK")
+            if mark:
+                with open(mark, "w") as f:
+                    f.write(self.headers.get("x-fc-request-id", "") + "\n")
+            self.reply(200, b"bye")
+        elif path == "/healthz":
+            self.reply(int(os.environ.get("HEALTH_STATUS", "200")), b"ok")
+        elif path == "/env":
+            self.reply(200, json.dumps(dict(os.environ)).encode(), "application/json")
+        elif path == "/whoami":
+            probe = os.environ.get("DATA_DIR_PROBE", "")
+            readable = False
+            if probe:
+                try:
+                    os.listdir(probe)
+                    readable = True
+                except OSError:
+                    readable = False
+            me = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "cwd": os.getcwd(),
+                  "data_dir_readable": readable}
+            self.reply(200, json.dumps(me).encode(), "application/json")
+        else:
+            self.reply(200, ("GET %s" % self.path).encode(), "text/plain")
+
+    def do_POST(self):
+        path = self.path.split("?", 1)[0]
+        data = self.body()
+        if path == "/initialize":
+            time.sleep(float(os.environ.get("INIT_SLEEP", "0")))
+            status = int(os.environ.get("INIT_STATUS", "200"))
+            init_mark = os.environ.get("INIT_MARK")
+            if init_mark:
+                with open(init_mark, "a") as f:
+                    f.write(self.headers.get("x-fc-request-id", "") + "\n")
+            self.reply(status, b"initialized" if status == 200 else b"init failed")
+        elif path == "/alloc":
+            mb = int(self.query().get("mb", "64"))
+            block = bytearray(mb * 1024 * 1024)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            self.reply(200, b"allocated %d MiB" % mb)
+        elif path == "/exit":
+            code = int(self.query().get("code", "3"))
+            log("exiting with %d" % code)
+            os._exit(code)
+        else:
+            self.reply(200, data, self.headers.get("Content-Type", "application/octet-stream"),
+                       {"x-pyfn-pid": str(os.getpid()),
+                        "x-pyfn-request-id": self.headers.get("x-fc-request-id", "")})
+
+
+def main():
+    if os.environ.get("IGNORE_SIGTERM") == "1":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: (log("SIGTERM"), os._exit(0)))
+    kids = []
+    for _ in range(int(os.environ.get("FORK_CHILDREN", "0"))):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(3600)
+        kids.append(pid)
+    if kids and os.environ.get("CHILDREN_FILE"):
+        with open(os.environ["CHILDREN_FILE"], "w") as f:
+            f.write("".join("%d\n" % k for k in kids))
+    if os.environ.get("NEVER_LISTEN") == "1":
+        log("never listening")
+        while True:
+            time.sleep(3600)
+    time.sleep(float(os.environ.get("LISTEN_DELAY", "0")))
+    srv = http.server.ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
+    log("listening on %d" % PORT)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
