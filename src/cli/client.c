@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
@@ -549,7 +550,6 @@ static int answer_error(int status, const struct answer *a, struct frost_err *er
         /* Leave room for the request id and the hint in the fixed message. */
         frost_err_set(err, status, code, "%s: %.300s%s%s%s", code, msg ? msg : "",
                       strlen(msg ? msg : "") > 300 ? "…" : "", ridtext, hint);
-        snprintf(err->code, sizeof(err->code), "%s", code);
     } else {
         char shown[201];
         size_t n = a->body.len < 200 ? a->body.len : 200;

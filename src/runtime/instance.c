@@ -41,6 +41,7 @@ struct rt {
     unsigned port_first, port_last, port_next;
     struct rt_instance *all;
     size_t n;
+    struct backoff *backoffs;
     char node[16];
     uint64_t seq;
     bool shutting_down;
@@ -49,6 +50,18 @@ struct rt {
 };
 
 enum probe_kind { PROBE_NONE, PROBE_TCP, PROBE_HTTP };
+
+/* Start failures per function: the next start waits 1 s, 2 s, 4 s … up to a
+ * minute after consecutive failures, so a broken function does not make
+ * Frost spawn it in a hot loop. */
+struct backoff {
+    struct backoff *next;
+    char fn[128];
+    unsigned failures;
+    int64_t not_before_ms;
+    char last_error[256];
+};
+#define BACKOFF_MAX_MS 60000
 
 struct rt_instance {
     struct rt *rt;
@@ -187,6 +200,45 @@ static int pick_port(struct rt *rt)
         }
     }
     return -1;
+}
+
+static struct backoff *backoff_of(struct rt *rt, const char *fn, bool create)
+{
+    for (struct backoff *b = rt->backoffs; b; b = b->next) {
+        if (strcmp(b->fn, fn) == 0)
+            return b;
+    }
+    if (!create)
+        return NULL;
+    struct backoff *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    snprintf(b->fn, sizeof(b->fn), "%s", fn);
+    b->next = rt->backoffs;
+    rt->backoffs = b;
+    return b;
+}
+
+static void start_failed(struct rt_instance *in)
+{
+    struct backoff *b = backoff_of(in->rt, in->fn, true);
+    if (!b)
+        return;
+    b->failures++;
+    uint64_t delay = 1000ull << (b->failures > 7 ? 6 : b->failures - 1);
+    if (delay > BACKOFF_MAX_MS)
+        delay = BACKOFF_MAX_MS;
+    b->not_before_ms = clock_wall_ms() + (int64_t)delay;
+    snprintf(b->last_error, sizeof(b->last_error), "%s", in->error);
+}
+
+static void start_succeeded(struct rt_instance *in)
+{
+    struct backoff *b = backoff_of(in->rt, in->fn, false);
+    if (b) {
+        b->failures = 0;
+        b->not_before_ms = 0;
+    }
 }
 
 static void emit(struct rt_instance *in, enum rt_event ev)
@@ -499,6 +551,8 @@ static void fail(struct rt_instance *in, const char *fmt, ...)
     vsnprintf(in->error, sizeof(in->error), fmt, ap);
     va_end(ap);
     bool was_stopping = in->state == RT_STOPPING;
+    if (in->state == RT_STARTING || in->state == RT_INITIALIZING)
+        start_failed(in);
     in->state = RT_FAILED;
     log_warn("instance_failed", "function=%s instance=%s reason=\"%s\"", in->fn, in->id, in->error);
     if (!was_stopping)
@@ -546,6 +600,7 @@ static void became_ready(struct rt_instance *in)
 {
     in->state = RT_READY;
     in->ready_ms = clock_wall_ms();
+    start_succeeded(in);
     uv_timer_stop(&in->timer);
     log_info("instance_ready",
              "function=%s instance=%s port=%d spawn_us=%llu listen_us=%llu "
@@ -769,6 +824,14 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
 {
     if (rt->shutting_down)
         return frost_err_set(err, 503, "ServiceUnavailable", "Frost is shutting down");
+    struct backoff *b = backoff_of(rt, o->function_name, false);
+    int64_t now = clock_wall_ms();
+    if (b && b->not_before_ms > now)
+        return frost_err_set(err, 503, "FunctionStartBackoff",
+                             "the last %u start(s) of %s failed (%s); the next try is allowed in "
+                             "%lld ms",
+                             b->failures, o->function_name, b->last_error,
+                             (long long)(b->not_before_ms - now));
     char *fargv[MAX_ARGS];
     size_t fargc;
     if (build_argv(o->fn, fargv, MAX_ARGS, &fargc, err) < 0)
@@ -1340,6 +1403,11 @@ void rt_free(struct rt *rt)
     if (rt->cg_ok) {
         struct frost_err err;
         (void)cg_root_cleanup(&rt->cg, &err);
+    }
+    while (rt->backoffs) {
+        struct backoff *b = rt->backoffs;
+        rt->backoffs = b->next;
+        free(b);
     }
     free(rt);
 }

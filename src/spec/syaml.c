@@ -274,8 +274,11 @@ static json_t *resolve(struct ctx *c, const yaml_node_t *n, const char *ref, siz
             return NULL;
         }
         json_t *s = json_string(v);
-        if (!s)
-            oom(c);
+        if (!s) {
+            fail(c, n, "${%.*s}: the value of %.*s is not valid UTF-8", (int)len, ref, (int)nlen,
+                 name);
+            return NULL;
+        }
         *owned = true;
         return s;
     }
@@ -293,7 +296,10 @@ static size_t count_values(const json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *e;
-        json_object_foreach((json_t *)v, k, e) n += count_values(e);
+        json_object_foreach((json_t *)v, k, e)
+        {
+            n += count_values(e);
+        }
     } else if (json_is_array(v)) {
         for (size_t i = 0; i < json_array_size(v); i++)
             n += count_values(json_array_get(v, i));
@@ -311,7 +317,7 @@ static int append_value(struct ctx *c, const yaml_node_t *n, struct buf *b, cons
         return fail(c, n, "${%.*s} is %s; it can only be used as a whole value, not inside text",
                     (int)rlen, ref, json_is_object(v) ? "a mapping" : "a list");
     } else {
-        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
         if (!text)
             return oom(c);
         rc = buf_append_str(b, text);
