@@ -15,6 +15,8 @@ static const char usage[] =
     "  deploy     create or update the functions of a Serverless Devs s.yaml\n"
     "  function   list, get or remove functions\n"
     "  provision  put, get, list or remove provision configs\n"
+    "  instance   list a function's instances\n"
+    "  logs       print what a function's instances wrote (-f to follow)\n"
     "  version    print the version\n"
     "  help       show this help, or `frost help <command>`\n"
     "\n"
@@ -26,10 +28,8 @@ struct cmd {
 };
 
 static const struct cmd cmds[] = {
-    {"serve", cli_serve},
-    {"deploy", cli_deploy},
-    {"function", cli_function},
-    {"provision", cli_provision},
+    {"serve", cli_serve},         {"deploy", cli_deploy},     {"function", cli_function},
+    {"provision", cli_provision}, {"instance", cli_instance}, {"logs", cli_logs},
 };
 
 int main(int argc, char **argv)

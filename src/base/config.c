@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -82,7 +83,7 @@ static const struct key keys[] = {
     DURATION("runtime.stop_grace", runtime.stop_grace_ms, 0, HOUR_MS, "10s"),
     UINT("runtime.pids_max", runtime.pids_max, 0, 4194304, "1024"),
     SIZE("runtime.log_max_bytes", runtime.log_max_bytes, 4 * KiB, GiB, "10MiB"),
-    UINT("runtime.log_keep", runtime.log_keep, 0, 100, "3"),
+    UINT("runtime.log_keep", runtime.log_keep, 1, 100, "3"),
 };
 
 /* ---- value parsing ------------------------------------------------------ */
@@ -816,6 +817,19 @@ static int note_unknown(struct buf *unknown, const char *name, size_t len)
     return buf_append(unknown, name, len);
 }
 
+/* Variables of the frost CLI (docs/cli.md): not server settings, and no reason
+ * to warn when a shell exports them for both. */
+static bool is_client_var(const char *name, size_t len)
+{
+    static const char *const client[] = {"FROST_ENDPOINT", "FROST_ACCESS_KEY_ID",
+                                         "FROST_ACCESS_KEY_SECRET"};
+    for (size_t i = 0; i < ARRAY_LEN(client); i++) {
+        if (strlen(client[i]) == len && strncmp(client[i], name, len) == 0)
+            return true;
+    }
+    return false;
+}
+
 int config_apply_env(struct frost_config *c, char *const *envp, struct buf *unknown,
                      struct frost_err *err)
 {
@@ -833,6 +847,8 @@ int config_apply_env(struct frost_config *c, char *const *envp, struct buf *unkn
         char var[KEY_NAME_MAX + 16];
         snprintf(var, sizeof(var), "%.*s", (int)(eq - *e), *e);
         if (!k) {
+            if (is_client_var(*e, (size_t)(eq - *e)))
+                continue;
             if (unknown && note_unknown(unknown, *e, (size_t)(eq - *e)) < 0)
                 return frost_err_errno(err, errno, "recording unknown variable %s", var);
             continue;

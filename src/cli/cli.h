@@ -7,6 +7,8 @@ int cli_serve(int argc, char **argv);
 int cli_deploy(int argc, char **argv);    /* cli/deploy.c */
 int cli_function(int argc, char **argv);  /* cli/function.c */
 int cli_provision(int argc, char **argv); /* cli/function.c */
+int cli_instance(int argc, char **argv);  /* cli/instance.c */
+int cli_logs(int argc, char **argv);      /* cli/instance.c */
 
 #define FROST_VERSION "0.1.0"
 

@@ -582,9 +582,31 @@ static int add_header(struct curl_slist **list, const char *name, size_t nlen, c
 int cli_request(struct cli_client *c, const char *method, const char *path_and_query,
                 const json_t *body, int *status, json_t **response, struct frost_err *err)
 {
-    *status = 0;
     if (response)
         *response = NULL;
+    struct buf raw = BUF_INIT(CLI_MAX_RESPONSE);
+    if (cli_request_raw(c, method, path_and_query, body, status, &raw, err) < 0) {
+        buf_free(&raw);
+        return -1;
+    }
+    if (raw.len && response) {
+        json_error_t je;
+        *response = json_loadb(raw.data, raw.len, 0, &je);
+        if (!*response) {
+            buf_free(&raw);
+            return frost_err_set(err, 502, "BadResponse",
+                                 "the answer from %s to %s %s is not JSON: %s",
+                                 cli_client_endpoint(c), method, path_and_query, je.text);
+        }
+    }
+    buf_free(&raw);
+    return 0;
+}
+
+int cli_request_raw(struct cli_client *c, const char *method, const char *path_and_query,
+                    const json_t *body, int *status, struct buf *out, struct frost_err *err)
+{
+    *status = 0;
     _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !text)
         return frost_err_set(err, 500, "InternalError", "out of memory");
@@ -689,17 +711,8 @@ int cli_request(struct cli_client *c, const char *method, const char *path_and_q
         buf_free(&a.body);
         return -1;
     }
-    if (a.body.len && response) {
-        json_error_t je;
-        *response = json_loadb(a.body.data, a.body.len, 0, &je);
-        if (!*response) {
-            buf_free(&a.body);
-            return frost_err_set(err, 502, "BadResponse",
-                                 "the answer from %s to %s %s is not JSON: %s",
-                                 cli_client_endpoint(c), method, path_and_query, je.text);
-        }
-    }
-    buf_free(&a.body);
+    buf_free(out);
+    *out = a.body; /* handed over */
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "base/buf.h"
 #include "base/err.h"
 #include "base/util.h"
 
@@ -87,6 +88,12 @@ const char *cli_client_endpoint(const struct cli_client *c);
 FROST_WUR int cli_request(struct cli_client *c, const char *method, const char *path_and_query,
                           const json_t *body, int *status, json_t **response,
                           struct frost_err *err);
+
+/* Like cli_request, but hands the 2xx body over as it came (for text
+ * answers such as logs); out is replaced. */
+FROST_WUR int cli_request_raw(struct cli_client *c, const char *method, const char *path_and_query,
+                              const json_t *body, int *status, struct buf *out,
+                              struct frost_err *err);
 
 /* Percent-encodes s (everything outside A-Z a-z 0-9 - _ . ~) into out;
  * -1 when it does not fit. */

@@ -77,8 +77,9 @@ FROST_WUR int cg_detect(const char *sysroot, const char *mounts, const char *sel
 FROST_WUR int cg_root_init(struct cg_root *r, struct frost_err *err);
 
 /* Creates the instance's groups (mkdir in each hierarchy; an existing group is
- * reused) and applies limits (lim may be NULL). On CG_NONE it only fills out.
- * r must outlive out. */
+ * reused) and applies limits (lim may be NULL). r must outlive out. On
+ * CG_NONE every cg_* call on the group succeeds and does nothing (counts are
+ * 0), except cg_freeze (a 501 error) and cg_frozen (-1). */
 FROST_WUR int cg_create(const struct cg_root *r, const char *id, const struct cg_limits *lim,
                         struct cg *out, struct frost_err *err);
 
