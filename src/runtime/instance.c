@@ -34,6 +34,7 @@ struct rt {
     char exe[PATH_MAX];
     struct cg_root cg;
     bool cg_ok;
+    bool freeze_by_signal; /* no cgroup freezer: SIGSTOP/SIGCONT the session */
     char isolation[64];
     bool drop;
     uid_t uid;
@@ -993,6 +994,18 @@ fail_cg:
 
 /* -------------------------------------------------------------------- stop */
 
+/* Thaws without waiting for the kernel to report it (stopping anyway). */
+static void unfreeze_now(struct rt_instance *in)
+{
+    if (in->has_cg && !in->rt->freeze_by_signal) {
+        struct frost_err err;
+        (void)cg_freeze(&in->cg, false, &err);
+    } else if (in->pid > 0) {
+        kill(-in->pid, SIGCONT);
+    }
+    in->frozen = false;
+}
+
 static void stop_deadline(uv_timer_t *t)
 {
     struct rt_instance *in = t->data;
@@ -1014,10 +1027,8 @@ static void begin_term(struct rt_instance *in)
     if (in->term_sent || in->tearing_down)
         return;
     in->term_sent = true;
-    if (in->frozen && in->has_cg) {
-        struct frost_err err;
-        (void)cg_freeze(&in->cg, false, &err); /* frozen tasks cannot handle SIGTERM */
-    }
+    if (in->frozen)
+        unfreeze_now(in); /* frozen tasks cannot handle SIGTERM */
     if (!in->proc_alive && group_count(in) <= 0) {
         teardown(in);
         return;
@@ -1055,11 +1066,8 @@ void rt_stop(struct rt_instance *in)
         in->hook_req = NULL;
     }
     if (was_ready && in->has_prestop && in->proc_alive) {
-        if (in->frozen && in->has_cg) {
-            struct frost_err err;
-            (void)cg_freeze(&in->cg, false, &err);
-            in->frozen = false;
-        }
+        if (in->frozen)
+            unfreeze_now(in); /* the pre-stop hook needs a running process */
         char rid[REQID_LEN + 1];
         reqid_new(rid);
         struct http_header h[3] = {
@@ -1092,7 +1100,7 @@ static void freeze_poll(uv_timer_t *t)
     struct rt_instance *in = t->data;
     int want = in->want_frozen ? 1 : 0;
     int st;
-    if (in->has_cg) {
+    if (in->has_cg && !in->rt->freeze_by_signal) {
         st = cg_frozen(&in->cg);
     } else {
         char path[64], buf[256];
@@ -1154,7 +1162,7 @@ static void set_frozen(struct rt_instance *in, bool frozen,
         http_creq_abort(in->probe_req);
         in->probe_req = NULL;
     }
-    if (in->has_cg) {
+    if (in->has_cg && !in->rt->freeze_by_signal) {
         struct frost_err err = {0};
         if (cg_freeze(&in->cg, frozen, &err) < 0) {
             in->freeze_done = NULL;
@@ -1336,10 +1344,12 @@ int rt_new(const struct rt_opts *o, struct rt **out, struct frost_err *err)
         rt->cg.mode != CG_NONE && cg_root_init(&rt->cg, &cerr) == 0) {
         rt->cg_ok = true;
     }
+    rt->freeze_by_signal = !rt->cg_ok || (!rt->cg.v2_freeze && !rt->cg.v1_freezer[0]);
     static const char *const modes[] = {"none", "cgroup v1", "cgroup v2", "hybrid cgroups"};
     snprintf(rt->isolation, sizeof(rt->isolation), "%s", rt->cg_ok ? modes[rt->cg.mode] : "none");
     if (!rt->cg_ok)
-        log_warn("cgroups_unavailable", "detail=\"instances run without limits or freezing: %s\"",
+        log_warn("cgroups_unavailable",
+                 "detail=\"instances run without limits; freezing uses SIGSTOP: %s\"",
                  cerr.msg[0] ? cerr.msg : rt->cg.warning);
     else if (rt->cg.warning[0])
         log_warn("cgroups_partial", "detail=\"%s\"", rt->cg.warning);

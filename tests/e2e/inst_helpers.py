@@ -78,6 +78,20 @@ class Sandbox:
         self.n += 1
         return os.path.join(self.root, "data%d" % self.n)
 
+    def leftover_cgroups(self):
+        """Frost's parent cgroups ("frost-<tag>", one per data dir, below
+        our own groups) that still exist: none may once every frost using
+        this sandbox has exited cleanly."""
+        try:
+            ours = cgroup_dirs(os.getpid()).values()
+        except OSError:
+            return []
+        out = []
+        for k in range(1, self.n + 1):
+            name = cgroup_parent_name(os.path.join(self.root, "data%d" % k))
+            out += [os.path.join(d, name) for d in ours if os.path.isdir(os.path.join(d, name))]
+        return out
+
     def mark(self, name):
         return os.path.join(self.marks, name)
 
@@ -93,6 +107,15 @@ def port_range_args():
 
 
 # --------------------------------------------------------------- the function
+
+
+def cgroup_parent_name(data_dir):
+    """The name of frost's parent cgroups for a data dir: "frost-" and the
+    32-bit FNV-1a of its real path (src/runtime/instance.c, rt_new)."""
+    h = 2166136261
+    for c in os.path.realpath(data_dir).encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return "frost-%08x" % h
 
 
 def pyfn_zip():
