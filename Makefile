@@ -24,8 +24,9 @@ configure:
 build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: deps build
-	$(BUILD)/frost serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+run: deps configure
+	@cmake --build $(BUILD) -j $(JOBS) --target frost
+	@bash scripts/run.sh $(BUILD)/frost $(LISTEN) $(DATA_DIR)
 
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make run`: start frost serve in the foreground of this terminal, and deploy
+# the example functions (examples/*/s.yaml) once it listens. Ctrl-C stops it
+# gracefully.
+set -euo pipefail
+FROST=${1:-build/frost}
+LISTEN=${2:-127.0.0.1:9800}
+DATA_DIR=${3:-./frost-data}
+
+"$FROST" serve --listen "$LISTEN" --data-dir "$DATA_DIR" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true' INT TERM
+
+deadline=$((SECONDS + 30))
+while [ ! -s "$DATA_DIR/frost.addr" ]; do
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid"
+    exit $?
+  fi
+  [ $SECONDS -lt $deadline ] || { echo "run: frost did not start listening" >&2; kill -TERM "$pid"; exit 1; }
+  sleep 0.1
+done
+endpoint="http://$(cat "$DATA_DIR/frost.addr")"
+for f in examples/*/s.yaml; do
+  FROST_ENDPOINT="$endpoint" "$FROST" deploy -t "$f" || echo "run: deploying $f failed (see above)" >&2
+done
+echo "run: frost is serving at $endpoint (Ctrl-C to stop)"
+wait "$pid"
