@@ -10,6 +10,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev libzip-dev libcmocka-dev
   python3 python3-pytest
   nginx-light haproxy wrk curl procps
+  libtesseract-dev libleptonica-dev tesseract-ocr-eng
 )
 
 missing=()

@@ -113,10 +113,6 @@ int rt_exec_main(int argc, char **argv)
     if (setsid() < 0)
         return fail_errno("setsid", NULL);
     pid_t parent = getppid();
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        return fail_errno("PR_SET_PDEATHSIG", NULL);
-    if (getppid() != parent)
-        return fail("start", "frost exited while the instance was starting");
     if (nofile > 0) {
         struct rlimit rl = {(rlim_t)nofile, (rlim_t)nofile};
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
@@ -133,6 +129,11 @@ int rt_exec_main(int argc, char **argv)
         if (uid != 0 && setuid(0) == 0)
             return fail("setuid", "could regain root after dropping it");
     }
+    /* After the uid change: changing credentials clears the death signal. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+        return fail_errno("PR_SET_PDEATHSIG", NULL);
+    if (getppid() != parent)
+        return fail("start", "frost exited while the instance was starting");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return fail_errno("PR_SET_NO_NEW_PRIVS", NULL);
     close_inherited();
