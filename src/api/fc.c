@@ -293,13 +293,15 @@ int api_fc_new(const struct api_fc_opts *o, struct router *r, struct api_fc **ou
     a->reg = o->reg;
     a->auth = o->auth;
     a->rt = o->rt;
+    a->sched = o->sched;
     snprintf(a->public_address, sizeof(a->public_address), "%s",
              o->public_address ? o->public_address : o->cfg->listen);
     snprintf(a->code_dir, sizeof(a->code_dir), "%s/code", o->cfg->data_dir);
     if (fc_load(a, err) < 0 || add_routes(a, r, fc_function_routes, err) < 0 ||
         add_routes(a, r, fc_config_routes, err) < 0 ||
         add_routes(a, r, fc_trigger_routes, err) < 0 ||
-        add_routes(a, r, fc_instance_routes, err) < 0) {
+        add_routes(a, r, fc_instance_routes, err) < 0 ||
+        (a->sched && fc_invoke_routes(a, r, err) < 0)) {
         api_fc_free(a);
         return -1;
     }

@@ -16,6 +16,7 @@
 #include "base/util.h"
 #include "http/router.h"
 #include "runtime/rt.h"
+#include "sched/sched.h"
 #include "spec/registry.h"
 #include "store/store.h"
 
@@ -28,6 +29,7 @@ struct api_fc_opts {
     struct spec_registry *reg;  /* borrowed */
     struct api_auth *auth;      /* borrowed; NULL = unsigned requests accepted */
     struct rt *rt;              /* borrowed; instances (ListInstances, logs) */
+    struct sched *sched;        /* borrowed; invocations and triggers */
     const char *public_address; /* host:port clients use, for trigger URLs */
 };
 

@@ -101,10 +101,13 @@ static void finish_write(struct fc_write *w, int status, const char *msg)
 {
     struct spec_fn *f = w->fn;
     f->busy--;
-    if (status < 0 && w->kind == 1)
+    if (status < 0 && w->kind == 1) {
         spec_registry_remove(w->a->reg, f); /* a create that did not reach the disk */
-    else if (status == 0)
+    } else if (status == 0) {
         spec_fn_set(f, &f->doc, json_incref(w->answer));
+        if (w->kind == 2 && w->a->sched)
+            sched_function_changed(w->a->sched, f->name); /* roll the instances */
+    }
     fc_write_answer(w, status, msg);
 }
 
@@ -318,8 +321,11 @@ static void update_function(struct api_fc *a, struct http_request *req)
 static void finish_delete(struct fc_write *w, int status, const char *msg)
 {
     w->fn->busy--;
-    if (status == 0)
+    if (status == 0) {
+        if (w->a->sched)
+            sched_function_deleted(w->a->sched, w->fn->name);
         spec_registry_remove(w->a->reg, w->fn);
+    }
     fc_write_answer(w, status, msg);
 }
 

@@ -18,6 +18,7 @@ struct api_fc {
     struct spec_registry *reg;
     struct api_auth *auth;
     struct rt *rt;
+    struct sched *sched;
     char public_address[300];
     char code_dir[PATH_MAX];
     struct fc_route *routes; /* route contexts, freed with the api */
@@ -79,6 +80,8 @@ extern const struct fc_route_def fc_function_routes[];
 extern const struct fc_route_def fc_config_routes[];
 extern const struct fc_route_def fc_trigger_routes[];
 extern const struct fc_route_def fc_instance_routes[];
+
+int fc_invoke_routes(struct api_fc *a, struct router *r, struct frost_err *err);
 
 /* ---- loading */
 int fc_load(struct api_fc *a, struct frost_err *err);

@@ -65,6 +65,7 @@ static const struct key keys[] = {
     LEVEL("log_level", log_level, "info"),
     STR("region", region, "local"),
     STR("account_id", account_id, "0000000000000000"),
+    STR("trigger_domain", trigger_domain, ""),
     SIZE("http.max_header_bytes", http.max_header_bytes, KiB, MiB, "64KiB"),
     SIZE("http.max_body_bytes", http.max_body_bytes, 0, GiB, "32MiB"),
     DURATION("http.header_timeout", http.header_timeout_ms, 1, DAY_MS, "10s"),
@@ -84,6 +85,11 @@ static const struct key keys[] = {
     UINT("runtime.pids_max", runtime.pids_max, 0, 4194304, "1024"),
     SIZE("runtime.log_max_bytes", runtime.log_max_bytes, 4 * KiB, GiB, "10MiB"),
     UINT("runtime.log_keep", runtime.log_keep, 1, 100, "3"),
+    DURATION("sched.keepalive", sched.keepalive_ms, 1, DAY_MS, "300s"),
+    UINT("sched.max_queue", sched.max_queue, 0, 1000000, "1000"),
+    UINT("sched.max_instances", sched.max_instances, 1, 100000, "32"),
+    UINT("sched.node_cpus", sched.node_cpus, 0, 100000, "0"),
+    SIZE("sched.node_memory", sched.node_memory, 0, 1024 * GiB, "0"),
 };
 
 /* ---- value parsing ------------------------------------------------------ */

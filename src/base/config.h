@@ -50,6 +50,14 @@ struct frost_runtime_config {
     uint64_t log_keep;         /* rotated files kept per instance */
 };
 
+struct frost_sched_config {
+    uint64_t keepalive_ms;  /* an on-demand instance idle this long is stopped */
+    uint64_t max_queue;     /* requests waiting per function; more get 429 */
+    uint64_t max_instances; /* per function */
+    uint64_t node_cpus;     /* capacity for instances; 0 = the CPUs of this machine */
+    size_t node_memory;     /* 0 = the memory of this machine */
+};
+
 struct frost_auth_config {
     /* "ID:SECRET[,ID:SECRET…]": access keys that may sign API requests
      * (ACS3-HMAC-SHA256). Empty = unsigned requests, allowed on loopback only. */
@@ -66,6 +74,8 @@ struct frost_config {
     struct frost_http_config http;
     struct frost_auth_config auth;
     struct frost_runtime_config runtime;
+    struct frost_sched_config sched;
+    char trigger_domain[256]; /* "D": HTTP triggers also answer at {function}.D */
 };
 
 void config_defaults(struct frost_config *c);

@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "runtime/rt.h"
+#include "sched/sched.h"
 #include "spec/registry.h"
 #include "store/store.h"
 
@@ -40,6 +41,7 @@ static const char serve_usage[] =
     "  --data-dir DIR       where Frost keeps its state           [./frost-data]\n"
     "  --log-level LEVEL    debug, info, warn, error, off         [info]\n"
     "  --log-file FILE      append logs to FILE instead of stderr\n"
+    "  --trigger-domain D   serve HTTP triggers also at host FUNCTION.D\n"
     "  --set KEY=VALUE      set any configuration key, e.g. --set http.header_timeout=5s\n"
     "  --print-config       print the effective configuration as YAML and exit\n"
     "  --test-routes        also serve the /_test/* diagnostic routes (for tests)\n"
@@ -64,6 +66,7 @@ struct serve {
     struct api_auth *auth;
     struct api_fc *fc;
     struct rt *rt;
+    struct sched *sched;
     char pid_path[PATH_MAX + 16];
     char addr_path[PATH_MAX + 16];
     int pid_fd;
@@ -98,6 +101,7 @@ static void on_instances_stopped(void *ud)
 static void on_drained(struct http_server *s, void *ud)
 {
     struct serve *sv = ud;
+    sched_shutdown(sv->sched);
     rt_shutdown(sv->rt, on_instances_stopped, sv);
 }
 
@@ -182,7 +186,18 @@ static int prepare_data_dir(struct serve *sv, struct frost_err *err)
 static int load_config(struct serve *sv, int argc, char **argv, bool *print_only, bool *test_routes,
                        struct buf *upstreams, struct frost_err *err)
 {
-    enum { O_CONFIG = 256, O_LISTEN, O_DATA, O_LEVEL, O_LOGFILE, O_SET, O_PRINT, O_TEST, O_UP };
+    enum {
+        O_CONFIG = 256,
+        O_LISTEN,
+        O_DATA,
+        O_LEVEL,
+        O_LOGFILE,
+        O_SET,
+        O_PRINT,
+        O_TEST,
+        O_UP,
+        O_DOMAIN
+    };
     static const struct option opts[] = {
         {"config", required_argument, NULL, O_CONFIG},
         {"listen", required_argument, NULL, O_LISTEN},
@@ -193,6 +208,7 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
         {"print-config", no_argument, NULL, O_PRINT},
         {"test-routes", no_argument, NULL, O_TEST},
         {"test-upstream", required_argument, NULL, O_UP},
+        {"trigger-domain", required_argument, NULL, O_DOMAIN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -234,6 +250,9 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
             break;
         case O_LOGFILE:
             rc = config_set(&sv->cfg, "log_file", optarg, "--log-file", err);
+            break;
+        case O_DOMAIN:
+            rc = config_set(&sv->cfg, "trigger_domain", optarg, "--trigger-domain", err);
             break;
         case O_SET: {
             char key[128];
@@ -311,6 +330,18 @@ static int setup_auth(struct serve *sv, struct frost_err *err)
     return 0;
 }
 
+static int open_sched(struct serve *sv, struct frost_err *err)
+{
+    /* The registry exists before the store is loaded; the scheduler only
+     * looks functions up by name when requests come. */
+    sv->reg = spec_registry_new();
+    if (!sv->reg)
+        return frost_err_set(err, 500, "InternalError", "out of memory");
+    struct sched_opts so = {
+        .loop = &sv->loop, .cfg = &sv->cfg, .reg = sv->reg, .rt = sv->rt, .client = sv->client};
+    return sched_new(&so, &sv->sched, err);
+}
+
 static int open_state(struct serve *sv, struct frost_err *err)
 {
     char path[PATH_MAX + 16];
@@ -318,9 +349,6 @@ static int open_state(struct serve *sv, struct frost_err *err)
     struct store_opts so = {.path = path, .loop = &sv->loop};
     if (store_open(&so, &sv->store, err) < 0)
         return -1;
-    sv->reg = spec_registry_new();
-    if (!sv->reg)
-        return frost_err_set(err, 500, "InternalError", "out of memory");
     struct api_fc_opts fo = {
         .loop = &sv->loop,
         .cfg = &sv->cfg,
@@ -328,6 +356,7 @@ static int open_state(struct serve *sv, struct frost_err *err)
         .reg = sv->reg,
         .auth = sv->auth,
         .rt = sv->rt,
+        .sched = sv->sched,
     };
     return api_fc_new(&fo, sv->router, &sv->fc, err);
 }
@@ -381,15 +410,19 @@ int cli_serve(int argc, char **argv)
     struct rt_opts ro = {.loop = &sv->loop, .cfg = &sv->cfg};
     if (!sv->router || setup_auth(sv, &err) < 0 ||
         http_client_new(&sv->loop, &sv->cfg.http, &sv->client, &err) < 0 ||
-        (ro.client = sv->client, rt_new(&ro, &sv->rt, &err)) < 0 || open_state(sv, &err) < 0 ||
+        (ro.client = sv->client, rt_new(&ro, &sv->rt, &err)) < 0 || open_sched(sv, &err) < 0 ||
+        open_state(sv, &err) < 0 ||
         api_routes_new(&sv->loop, sv->router, sv->client, &sv->cfg, &sv->routes, &err) < 0 ||
         (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0) ||
         (test_routes && api_routes_add_instance_test(sv->routes, sv->reg, sv->rt, &err) < 0)) {
         fprintf(stderr, "frost serve: %s\n", err.msg[0] ? err.msg : "out of memory");
         goto out_loop;
     }
-    struct http_server_opts so = {
-        .cfg = &sv->cfg.http, .router = sv->router, .on_access = on_access, .ud = sv};
+    struct http_server_opts so = {.cfg = &sv->cfg.http,
+                                  .router = sv->router,
+                                  .on_access = on_access,
+                                  .ud = sv,
+                                  .trigger_domain = sv->cfg.trigger_domain};
     if (http_server_new(&sv->loop, &so, &sv->server, &err) < 0 ||
         http_server_listen(sv->server, sv->cfg.listen, &err) < 0) {
         log_error("startup_failed", "error=\"%s\"", err.msg);
@@ -426,6 +459,7 @@ out_loop:
     uv_run(&sv->loop, UV_RUN_NOWAIT);
     store_close(sv->store);
     api_fc_free(sv->fc);
+    sched_free(sv->sched);
     rt_free(sv->rt);
     spec_registry_free(sv->reg);
     api_auth_free(sv->auth);

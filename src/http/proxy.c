@@ -191,7 +191,11 @@ int http_proxy(struct http_request *req, struct http_client *cl, const struct ht
     const struct http_header *in = http_req_headers(req, &nin);
     struct http_header h[HTTP_MAX_HEADERS * 2];
     size_t n = 0;
+    size_t drop_len = o->drop_req_header ? strlen(o->drop_req_header) : 0;
     for (size_t i = 0; i < nin; i++) {
+        if (drop_len && in[i].name_len == drop_len &&
+            strncasecmp(in[i].name, o->drop_req_header, drop_len) == 0)
+            continue;
         if (!drop_header(in, nin, &in[i]))
             h[n++] = in[i];
     }
@@ -201,14 +205,19 @@ int http_proxy(struct http_request *req, struct http_client *cl, const struct ht
     const struct buf *body = http_req_body(req);
     int64_t clen = http_req_content_length(req);
     /* A buffered route already holds the body; a streaming one reads it below. */
-    bool buffered = !http_req_body_streams(req);
+    bool given = o->body != NULL;
+    bool buffered = given || !http_req_body_streams(req);
     struct http_creq_opts co = {
         .method = o->method ? o->method : http_req_method(req),
         .target = o->target ? o->target : http_req_target(req),
         .headers = h,
         .n_headers = n,
-        .body_len = buffered ? (int64_t)body->len : clen,
-        .body = buffered && body->len ? body->data : NULL,
+        .body_len = given      ? (int64_t)o->body_len
+                    : buffered ? (int64_t)body->len
+                               : clen,
+        .body = given                   ? (o->body_len ? o->body : NULL)
+                : buffered && body->len ? body->data
+                                        : NULL,
         .response_timeout_ms = o->response_timeout_ms,
     };
     static const struct http_creq_cb cb = {

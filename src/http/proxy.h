@@ -26,6 +26,13 @@ struct http_proxy_opts {
     const struct http_header *add_resp; /* added to the response (copied at start) */
     size_t n_add_resp;
     uint64_t response_timeout_ms; /* until the upstream's response head; 0 = none */
+    /* A body the caller already holds (read and checked by it); sent instead
+     * of the request's own. Must stay valid until done. */
+    const char *body;
+    size_t body_len;
+    /* A request header not to forward (case-insensitive), e.g. one the caller
+     * replaces through add_req; NULL = none. */
+    const char *drop_req_header;
     /* When set, a failure before the response started is left to the done
      * callback to answer; otherwise the proxy answers 502/504 itself. */
     bool caller_answers_errors;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/clock.h"
 #include "base/codec.h"
@@ -48,6 +49,8 @@ struct http_request {
     bool resp_chunked;
     bool resp_close_delimited;
     bool is_head;
+    bool trigger_host;   /* routed by the trigger domain */
+    size_t raw_path_off; /* where the path as sent starts in scratch */
     int64_t resp_len;
 
     /* streaming body */
@@ -121,6 +124,7 @@ struct http_server {
     void (*on_access)(const struct http_access *a, void *ud);
     void *ud;
     char address[300];
+    const char *trigger_domain;
     struct conn *conns;
     struct blockpool pool;
     struct http_server_stats stats;
@@ -242,6 +246,21 @@ static int split_target(struct http_request *r)
     buf_reset(&r->scratch);
     const char *q = memchr(t, '?', len);
     size_t plen = q ? (size_t)(q - t) : len;
+    /* Host "NAME.<trigger domain>": the function's HTTP trigger, routed as
+     * /fn/NAME/… (the instance still sees the path as sent). */
+    const char *dom = r->c->srv->trigger_domain;
+    const char *host = dom && dom[0] ? http_req_header(r, "host") : NULL;
+    if (host) {
+        size_t hl = strcspn(host, ":"), dl = strlen(dom);
+        if (hl > dl + 1 && host[hl - dl - 1] == '.' && strncasecmp(host + hl - dl, dom, dl) == 0 &&
+            !memchr(host, '/', hl - dl - 1)) {
+            r->trigger_host = true;
+            if (buf_append(&r->scratch, "/fn/", 4) < 0 ||
+                buf_append(&r->scratch, host, hl - dl - 1) < 0)
+                return -1;
+        }
+    }
+    r->raw_path_off = r->scratch.len;
     if (buf_append(&r->scratch, t, plen) < 0 || buf_append(&r->scratch, "", 1) < 0)
         return -1;
     size_t qoff = r->scratch.len;
@@ -1122,6 +1141,7 @@ int http_server_new(uv_loop_t *loop, const struct http_server_opts *opts, struct
     s->router = opts->router;
     s->on_access = opts->on_access;
     s->ud = opts->ud;
+    s->trigger_domain = opts->trigger_domain;
     blockpool_init(&s->pool, sizeof(struct rbuf), RBUF_POOL_MAX);
     *out = s;
     return 0;
@@ -1291,6 +1311,14 @@ const char *http_req_target(const struct http_request *r)
 const char *http_req_path(const struct http_request *r)
 {
     return r->path ? r->path : "";
+}
+const char *http_req_raw_path(const struct http_request *r)
+{
+    return r->path ? r->path + r->raw_path_off : "";
+}
+bool http_req_via_trigger_host(const struct http_request *r)
+{
+    return r->trigger_host;
 }
 const char *http_req_query(const struct http_request *r)
 {

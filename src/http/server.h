@@ -49,6 +49,9 @@ struct http_server_opts {
     struct router *router; /* borrowed; must outlive the server */
     void (*on_access)(const struct http_access *a, void *ud);
     void *ud;
+    /* "D": a request whose Host is NAME.D is routed as /fn/NAME/<path>
+     * (HTTP triggers by host name). NULL or "" = off. Borrowed. */
+    const char *trigger_domain;
 };
 
 /* Creates a server on loop. Call http_server_listen to start accepting. */
@@ -90,6 +93,10 @@ const char *http_req_method(const struct http_request *r);
 const char *http_req_target(const struct http_request *r);
 const char *http_req_path(const struct http_request *r);
 const char *http_req_query(const struct http_request *r);
+/* The path as the client sent it (differs from http_req_path only for
+ * requests routed by the trigger domain). */
+const char *http_req_raw_path(const struct http_request *r);
+bool http_req_via_trigger_host(const struct http_request *r);
 const char *http_req_header(const struct http_request *r, const char *name);
 const struct http_header *http_req_headers(const struct http_request *r, size_t *n);
 const char *http_req_param(const struct http_request *r, const char *name);

@@ -8,9 +8,10 @@
  *
  * In order: join the instance's cgroups (write our pid to each procs file),
  * become a session leader (so the instance's processes share one group),
- * ask to be killed with our parent (PR_SET_PDEATHSIG), drop supplementary
- * groups then gid then uid, set PR_SET_NO_NEW_PRIVS, close every inherited
- * fd above 2, change to the code directory, exec the command (PATH lookup).
+ * drop supplementary groups then gid then uid, ask to be killed with our
+ * parent (PR_SET_PDEATHSIG; after the uid change, which would clear it), set
+ * PR_SET_NO_NEW_PRIVS, close every inherited fd above 2, change to the code
+ * directory, exec the command (PATH lookup).
  * The environment is the one Frost passed in.
  *
  * Failures print one line "frost-exec: <step>: <reason>" to stderr (which is

@@ -670,6 +670,7 @@ static void test_dump_format(void **state)
                            "log_level: info\n"
                            "region: \"local\"\n"
                            "account_id: \"0000000000000000\"\n"
+                           "trigger_domain: \"\"\n"
                            "http:\n"
                            "  max_header_bytes: 64KiB\n"
                            "  max_body_bytes: 32MiB\n"
@@ -690,7 +691,13 @@ static void test_dump_format(void **state)
                            "  stop_grace: 10s\n"
                            "  pids_max: 1024\n"
                            "  log_max_bytes: 10MiB\n"
-                           "  log_keep: 3\n");
+                           "  log_keep: 3\n"
+                           "sched:\n"
+                           "  keepalive: 5m\n"
+                           "  max_queue: 1000\n"
+                           "  max_instances: 32\n"
+                           "  node_cpus: 0\n"
+                           "  node_memory: 0\n");
     free(s);
 }
 
