@@ -15,6 +15,7 @@ static const char usage[] =
     "  deploy     create or update the functions of a Serverless Devs s.yaml\n"
     "  function   list, get or remove functions\n"
     "  provision  put, get, list or remove provision configs\n"
+    "  invoke     call a function and print its answer\n"
     "  instance   list a function's instances\n"
     "  logs       print what a function's instances wrote (-f to follow)\n"
     "  version    print the version\n"
@@ -27,10 +28,17 @@ struct cmd {
     int (*fn)(int argc, char **argv);
 };
 
+/* clang-format off */
 static const struct cmd cmds[] = {
-    {"serve", cli_serve},         {"deploy", cli_deploy},     {"function", cli_function},
-    {"provision", cli_provision}, {"instance", cli_instance}, {"logs", cli_logs},
+    {"serve", cli_serve},
+    {"deploy", cli_deploy},
+    {"function", cli_function},
+    {"provision", cli_provision},
+    {"invoke", cli_invoke},
+    {"instance", cli_instance},
+    {"logs", cli_logs},
 };
+/* clang-format on */
 
 int main(int argc, char **argv)
 {

@@ -9,6 +9,7 @@ int cli_function(int argc, char **argv);  /* cli/function.c */
 int cli_provision(int argc, char **argv); /* cli/function.c */
 int cli_instance(int argc, char **argv);  /* cli/instance.c */
 int cli_logs(int argc, char **argv);      /* cli/instance.c */
+int cli_invoke(int argc, char **argv);    /* cli/invoke.c */
 
 #define FROST_VERSION "0.1.0"
 

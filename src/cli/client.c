@@ -452,6 +452,7 @@ struct answer {
     struct buf body;
     bool too_big;
     char request_id[128];
+    struct buf *headers; /* every response header line, when wanted */
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud)
@@ -468,6 +469,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud)
 {
     struct answer *a = ud;
     size_t len = size * n;
+    if (a->headers && buf_append(a->headers, data, len) < 0)
+        return 0;
     static const char name[] = "x-fc-request-id:";
     if (len > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         const char *v = data + sizeof(name) - 1;
@@ -610,7 +613,41 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path_a
     _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !text)
         return frost_err_set(err, 500, "InternalError", "out of memory");
-    size_t text_len = text ? strlen(text) : 0;
+    struct cli_exchange x = {
+        .method = method,
+        .path_and_query = path_and_query,
+        .body = text,
+        .body_len = text ? strlen(text) : 0,
+        .content_type = "application/json",
+    };
+    struct cli_reply r = {.body = BUF_INIT(CLI_MAX_RESPONSE)};
+    int rc = cli_exchange(c, &x, &r, err);
+    *status = r.status;
+    if (rc == 0 && (r.status < 200 || r.status > 299)) {
+        struct answer a = {.body = r.body};
+        snprintf(a.request_id, sizeof(a.request_id), "%s", r.request_id);
+        answer_error(r.status, &a, err);
+        rc = -1;
+    }
+    if (rc == 0) {
+        buf_free(out);
+        *out = r.body;
+        r.body = (struct buf)BUF_INIT(0);
+    }
+    buf_free(&r.body);
+    buf_free(&r.headers);
+    return rc;
+}
+
+int cli_exchange(struct cli_client *c, const struct cli_exchange *x, struct cli_reply *reply,
+                 struct frost_err *err)
+{
+    const char *method = x->method, *path_and_query = x->path_and_query;
+    const char *text = x->body;
+    size_t text_len = x->body_len;
+    const char *ctype = x->content_type ? x->content_type : "application/octet-stream";
+    reply->status = 0;
+    reply->request_id[0] = 0;
 
     size_t url_len = strlen(c->base_url) + strlen(path_and_query) + 1;
     _cleanup_free_ char *url = malloc(url_len);
@@ -620,7 +657,7 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path_a
 
     struct http_header hdrs[] = {
         {"host", 4, c->host, strlen(c->host)},
-        {"content-type", 12, "application/json", 16},
+        {"content-type", 12, ctype, strlen(ctype)},
         {"x-acs-version", 13, API_AUTH_API_VERSION, strlen(API_AUTH_API_VERSION)},
     };
     struct curl_slist *list = NULL;
@@ -632,6 +669,9 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path_a
         rc = add_header(&list, "Expect", 6, "", 0);
     if (rc == 0)
         rc = add_header(&list, "Accept", 6, "application/json", 16);
+    for (size_t i = 0; i < x->n_headers && rc == 0; i++)
+        rc = add_header(&list, x->headers[i].name, x->headers[i].name_len, x->headers[i].value,
+                        x->headers[i].value_len);
     if (rc < 0) {
         curl_slist_free_all(list);
         return frost_err_set(err, 500, "InternalError", "out of memory");
@@ -668,7 +708,8 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path_a
         }
     }
 
-    struct answer a = {.body = BUF_INIT(CLI_MAX_RESPONSE)};
+    struct answer a = {.body = reply->body, .headers = &reply->headers};
+    buf_reset(&a.body);
     CURL *h = c->curl;
     /* Reset keeps the connection cache: the next request reuses the socket. */
     curl_easy_reset(h);
@@ -698,21 +739,15 @@ int cli_request_raw(struct cli_client *c, const char *method, const char *path_a
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
     CURLcode cr = curl_easy_perform(h);
     curl_slist_free_all(list);
+    reply->body = a.body; /* handed back, whatever happened */
+    snprintf(reply->request_id, sizeof(reply->request_id), "%s", a.request_id);
     if (cr != CURLE_OK) {
         transport_error(c, cr, &a, err);
-        buf_free(&a.body);
         return -1;
     }
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    *status = (int)code;
-    if (code < 200 || code > 299) {
-        answer_error((int)code, &a, err);
-        buf_free(&a.body);
-        return -1;
-    }
-    buf_free(out);
-    *out = a.body; /* handed over */
+    reply->status = (int)code;
     return 0;
 }
 

@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "http/http.h"
 #include "base/util.h"
 
 #define CLI_DEFAULT_ENDPOINT "http://127.0.0.1:9800"
@@ -94,6 +95,31 @@ FROST_WUR int cli_request(struct cli_client *c, const char *method, const char *
 FROST_WUR int cli_request_raw(struct cli_client *c, const char *method, const char *path_and_query,
                               const json_t *body, int *status, struct buf *out,
                               struct frost_err *err);
+
+/* A request with any body and extra headers, signed like the others. */
+struct cli_exchange {
+    const char *method;
+    const char *path_and_query;
+    const char *body; /* may be NULL */
+    size_t body_len;
+    const char *content_type; /* NULL = application/octet-stream */
+    const struct http_header *headers;
+    size_t n_headers;
+};
+
+/* The answer, whatever its status: body, raw header lines, request id. The
+ * caller initialises body and headers (BUF_INIT with a cap) and frees them. */
+struct cli_reply {
+    int status;
+    struct buf body;
+    struct buf headers;
+    char request_id[128];
+};
+
+/* Sends x and fills reply for any HTTP status; -1 (err set) only when no
+ * answer came. */
+FROST_WUR int cli_exchange(struct cli_client *c, const struct cli_exchange *x,
+                           struct cli_reply *reply, struct frost_err *err);
 
 /* Percent-encodes s (everything outside A-Z a-z 0-9 - _ . ~) into out;
  * -1 when it does not fit. */

@@ -344,11 +344,36 @@ static int function_one(int argc, char **argv, bool remove)
         return CLI_EXIT_USAGE;
     json_t *ans = NULL;
     int rc = call(c, remove ? "DELETE" : "GET", path, NULL, &ans);
+    json_t *insts = NULL;
+    char ipath[1100];
+    if (rc == 0 && !remove && function_path(name, "/instances", ipath, sizeof(ipath)) == 0 &&
+        call(c, "GET", ipath, NULL, &insts) < 0)
+        insts = NULL;
     cli_client_free(c);
     if (rc < 0)
         return CLI_EXIT_API;
     if (!remove) {
         rc = print_json(ans);
+        /* What runs, beside what is configured: counts by state on stderr,
+         * so stdout stays the function's JSON. */
+        json_t *arr = json_object_get(insts, "instances");
+        if (json_is_array(arr)) {
+            size_t i, n_run = 0, n_start = 0, n_frozen = 0;
+            json_t *in;
+            json_array_foreach(arr, i, in)
+            {
+                const char *st = json_string_value(json_object_get(in, "state"));
+                if (st && strcmp(st, "Running") == 0)
+                    n_run++;
+                else if (st && (strcmp(st, "Starting") == 0 || strcmp(st, "Initializing") == 0))
+                    n_start++;
+                if (json_is_true(json_object_get(in, "frozen")))
+                    n_frozen++;
+            }
+            fprintf(stderr, "instances: %zu running (%zu frozen), %zu starting\n", n_run, n_frozen,
+                    n_start);
+        }
+        json_decref(insts);
     } else if (json) {
         json_t *out = json_pack("{s:s, s:s}", "functionName", name, "result", "removed");
         rc = out ? print_json(out) : CLI_EXIT_API;

@@ -440,8 +440,10 @@ def test_stop_while_starting(serve):
 ], ids=["not-found", "exits-at-once"])
 def test_start_fails_fast_when_the_command_does(serve, command, expect, log):
     """A command that cannot run fails the start at once (not at the start
-    deadline), says why, and its output is in the instance log."""
-    srv = serve()
+    deadline), says why, and its output is in the instance log. (frost's PATH
+    is the instance's: it is set to dirs the function user can search, else
+    execvp reports EACCES for a missing command.)"""
+    srv = serve(env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
     create(srv, "broken", customRuntimeConfig={"command": command})
     st, j = start_instance(srv, "broken")
     assert st == 500 and expect in j.get("error", ""), (st, j)
@@ -674,25 +676,26 @@ def test_instance_ids_unique_across_restarts(serve, frost_factory):
     srv = serve()
     create(srv, "idfn", env={"NEVER_LISTEN": "1"})
 
-    def starting(s):
-        return wait_for(lambda: [i["instanceId"] for i in list_instances(s.fc, "idfn")], IO,
-                        "an instance of idfn in ListInstances")[0]
+    def one_id(s):
+        """Starts an instance, reads its id while it is Starting, stops it."""
+        res = {}
+        t = threading.Thread(target=lambda: res.update(r=start_instance(s, "idfn")))
+        t.start()
+        try:
+            iid = wait_for(lambda: [i["instanceId"] for i in list_instances(s.fc, "idfn")], IO,
+                           "an instance of idfn in ListInstances")[0]
+            assert stop_instance(s, iid)[0] == 200
+        finally:
+            t.join(IO)
+        assert res["r"][0] == 500 and res["r"][1]["state"] == "Stopped", res
+        return iid
 
     # Early in a second, so that the restart below very likely stays in it
     # (the assertion holds either way; the bug only shows within one second).
     wait_for(lambda: time.time() % 1.0 < 0.2, 3, "the start of a wall-clock second")
-    t1 = threading.Thread(target=lambda: start_instance(srv, "idfn"))
-    t1.start()
-    first = starting(srv)
+    first = one_id(srv)
     assert srv.stop() == 0
-    t1.join(IO)
     srv2 = frost_factory(*srv.argv, data_dir=srv.data_dir)
     srv2.fc = Client.of(srv2)
-    t2 = threading.Thread(target=lambda: start_instance(srv2, "idfn"))
-    t2.start()
-    try:
-        second = starting(srv2)
-        assert second != first, "instance id %s given out again after a restart" % first
-    finally:
-        srv2.stop()
-        t2.join(IO)
+    second = one_id(srv2)
+    assert second != first, "instance id %s given out again after a restart" % first

@@ -1,0 +1,205 @@
+/* `frost invoke`: call a function and print what it answered. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/codec.h"
+#include "cli/cli.h"
+#include "cli/client.h"
+
+extern char **environ;
+
+#define EVENT_MAX (32u * 1024 * 1024) /* FC's synchronous payload limit */
+
+static const char invoke_usage[] =
+    "Usage: frost invoke FUNCTION [-e EVENT | -f FILE] [--qualifier Q] [--tail-log]\n"
+    "\n"
+    "Invokes a function (InvokeFunction) and prints its answer on stdout; the status,\n"
+    "request id and instance id go to stderr.\n"
+    "  -e, --event TEXT   the event (request body)\n"
+    "  -f, --event-file F read the event from a file (- = stdin)\n"
+    "  --qualifier Q      only LATEST for now\n"
+    "  --tail-log         also print the last 4 KB of the instance's log\n"
+    "  --invocation-type Sync|Async   (Async comes with a later release)\n"
+    "\n"
+    "Exit status: 0 when the function answered 2xx, 1 otherwise.\n"
+    "\n" CLI_CLIENT_USAGE;
+
+static int read_event(const char *path, struct buf *out)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "frost invoke: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char chunk[65536];
+    size_t n;
+    int rc = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (buf_append(out, chunk, n) < 0) {
+            fprintf(stderr, "frost invoke: %s is larger than the 32 MiB payload limit\n", path);
+            rc = -1;
+            break;
+        }
+    }
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+/* The value of header `name` in raw header lines, into out. */
+static bool header_value(const struct buf *h, const char *name, char *out, size_t len)
+{
+    size_t nl = strlen(name);
+    const char *p = h->data, *end = h->data ? h->data + h->len : NULL;
+    while (p && p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = eol ? (size_t)(eol - p) : (size_t)(end - p);
+        if (ll > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            size_t vl = ll - nl - 1;
+            while (vl && (*v == ' ' || *v == '\t')) {
+                v++;
+                vl--;
+            }
+            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(out, len, "%.*s", (int)vl, v);
+            return true;
+        }
+        p = eol ? eol + 1 : end;
+    }
+    return false;
+}
+
+int cli_invoke(int argc, char **argv)
+{
+    enum { O_QUAL = 256, O_TAIL, O_TYPE };
+    static const struct option opts[] = {
+        {"event", required_argument, NULL, 'e'},
+        {"event-file", required_argument, NULL, 'f'},
+        {"qualifier", required_argument, NULL, O_QUAL},
+        {"tail-log", no_argument, NULL, O_TAIL},
+        {"invocation-type", required_argument, NULL, O_TYPE},
+        {"help", no_argument, NULL, 'h'},
+        CLI_CLIENT_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    struct cli_flags flags = {0};
+    const char *event = NULL, *file = NULL, *qualifier = NULL, *type = NULL;
+    bool tail = false;
+    int o;
+    optind = 0;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "he:f:", opts, NULL)) != -1) {
+        if (cli_flags_take(&flags, o, optarg))
+            continue;
+        switch (o) {
+        case 'e':
+            event = optarg;
+            break;
+        case 'f':
+            file = optarg;
+            break;
+        case O_QUAL:
+            qualifier = optarg;
+            break;
+        case O_TAIL:
+            tail = true;
+            break;
+        case O_TYPE:
+            type = optarg;
+            break;
+        case 'h':
+            fputs(invoke_usage, stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_usage_error("invoke", "unknown option or missing value in \"%s\"",
+                                   argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return cli_usage_error("invoke", "expected one FUNCTION");
+    if (event && file)
+        return cli_usage_error("invoke", "give -e or -f, not both");
+    struct buf body = BUF_INIT(EVENT_MAX);
+    if (file && read_event(file, &body) < 0) {
+        buf_free(&body);
+        return CLI_EXIT_USAGE;
+    }
+    if (event && buf_append(&body, event, strlen(event)) < 0) {
+        buf_free(&body);
+        return cli_usage_error("invoke", "the event is larger than 32 MiB");
+    }
+    char esc[512], path[1024];
+    if (cli_escape(argv[optind], esc, sizeof(esc)) < 0) {
+        buf_free(&body);
+        return cli_usage_error("invoke", "function name too long");
+    }
+    char qesc[256] = "";
+    if (qualifier && cli_escape(qualifier, qesc, sizeof(qesc)) < 0) {
+        buf_free(&body);
+        return cli_usage_error("invoke", "qualifier too long");
+    }
+    snprintf(path, sizeof(path), "/2023-03-30/functions/%s/invocations%s%s", esc,
+             qualifier ? "?qualifier=" : "", qesc);
+    struct cli_client *c = NULL;
+    struct frost_err err = {0};
+    if (cli_client_new(&flags, environ, &c, &err) < 0) {
+        cli_print_error(&err);
+        buf_free(&body);
+        return CLI_EXIT_USAGE;
+    }
+    struct http_header h[2];
+    size_t nh = 0;
+    if (tail)
+        h[nh++] = (struct http_header){"x-fc-log-type", 13, "Tail", 4};
+    if (type)
+        h[nh++] = (struct http_header){"x-fc-invocation-type", 20, type, strlen(type)};
+    struct cli_exchange x = {
+        .method = "POST",
+        .path_and_query = path,
+        .body = body.data ? body.data : "",
+        .body_len = body.len,
+        .headers = h,
+        .n_headers = nh,
+    };
+    struct cli_reply r = {.body = BUF_INIT(64u << 20), .headers = BUF_INIT(1u << 20)};
+    int rc = cli_exchange(c, &x, &r, &err);
+    cli_client_free(c);
+    buf_free(&body);
+    if (rc < 0) {
+        cli_print_error(&err);
+        buf_free(&r.body);
+        buf_free(&r.headers);
+        return CLI_EXIT_API;
+    }
+    if (r.body.len)
+        fwrite(r.body.data, 1, r.body.len, stdout);
+    if (r.body.len && r.body.data[r.body.len - 1] != '\n')
+        putchar('\n');
+    fflush(stdout);
+    char inst[128] = "-", etype[128] = "";
+    header_value(&r.headers, "x-fc-instance-id", inst, sizeof(inst));
+    bool fc_error = header_value(&r.headers, "x-fc-error-type", etype, sizeof(etype));
+    fprintf(stderr, "status %d  request %s  instance %s%s%s\n", r.status,
+            r.request_id[0] ? r.request_id : "-", inst, fc_error ? "  error " : "", etype);
+    char b64[8192];
+    if (tail && header_value(&r.headers, "x-fc-log-result", b64, sizeof(b64))) {
+        char logs[6144];
+        size_t n = 0;
+        if (codec_base64_decode(b64, strlen(b64), logs, sizeof(logs), &n) == 0) {
+            fprintf(stderr, "---- log (last 4 KB) ----\n");
+            fwrite(logs, 1, n, stderr);
+        }
+    }
+    rc = r.status >= 200 && r.status < 300 ? CLI_EXIT_OK : CLI_EXIT_API;
+    buf_free(&r.body);
+    buf_free(&r.headers);
+    return rc;
+}
