@@ -207,6 +207,7 @@ static void start_next(void)
         s->conn = c;
         c->in_service = 1;
         busy++;
+        uv_update_time(loop); /* the sleep counts from now, not from this iteration's start */
         uv_timer_start(&s->timer, on_service_done, (uint64_t)sleep_of(c), 0);
     }
 }
