@@ -33,6 +33,9 @@ test: deps build
 
 bench: deps build
 	@bash bench/http/run.sh $(BUILD)/frost
+	@bash bench/proxy/run.sh $(BUILD)/frost
+	@bash bench/dispatch/run.sh $(BUILD)/frost
+	@bash bench/coldstart/run.sh $(BUILD)/frost
 
 format:
 	@find src tests bench -name '*.[ch]' -print0 | xargs -0 clang-format -i

@@ -24,5 +24,9 @@ endpoint="http://$(cat "$DATA_DIR/frost.addr")"
 for f in examples/*/s.yaml; do
   FROST_ENDPOINT="$endpoint" "$FROST" deploy -t "$f" || echo "run: deploying $f failed (see above)" >&2
 done
-echo "run: frost is serving at $endpoint (Ctrl-C to stop)"
+echo "run: frost is serving at $endpoint (Ctrl-C to stop). Try:"
+echo "  curl $endpoint/healthz"
+for t in examples/*/try.txt; do
+  [ -f "$t" ] && sed -e "s#{endpoint}#$endpoint#g" -e "s#^#  #" "$t"
+done
 wait "$pid"

@@ -118,7 +118,8 @@ struct rt_instance {
 
     /* timings (ms since epoch for users, µs durations for metrics) */
     int64_t created_ms, ready_ms, destroyed_ms;
-    uint64_t t_spawn_ns, spawn_us, listen_us, init_us;
+    uint64_t t_spawn_ns, spawn_us, listen_us, init_us, first_byte_us;
+    bool first_byte_known;
     uint64_t freeze_count, thaw_count, last_freeze_us, last_thaw_us;
 
     /* freeze/thaw in progress */
@@ -1218,6 +1219,14 @@ size_t rt_instance_log_tail(const struct rt_instance *in, char *out, size_t max)
     return in->log ? rt_log_tail(in->log, out, max) : 0;
 }
 
+void rt_instance_note_first_byte(struct rt_instance *in, uint64_t us)
+{
+    if (in->first_byte_known)
+        return;
+    in->first_byte_known = true;
+    in->first_byte_us = us;
+}
+
 json_t *rt_instance_json(const struct rt_instance *in)
 {
     json_t *j = json_object();
@@ -1239,6 +1248,8 @@ json_t *rt_instance_json(const struct rt_instance *in)
     json_object_set_new(cs, "spawnUs", json_integer((json_int_t)in->spawn_us));
     json_object_set_new(cs, "listenUs", json_integer((json_int_t)in->listen_us));
     json_object_set_new(cs, "initializeUs", json_integer((json_int_t)in->init_us));
+    if (in->first_byte_known)
+        json_object_set_new(cs, "firstByteUs", json_integer((json_int_t)in->first_byte_us));
     json_object_set_new(j, "coldStartPhases", cs);
     json_t *fz = json_object();
     json_object_set_new(fz, "freezes", json_integer((json_int_t)in->freeze_count));

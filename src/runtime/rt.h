@@ -98,6 +98,10 @@ const struct http_endpoint *rt_instance_endpoint(const struct rt_instance *inst)
 const char *rt_instance_error(const struct rt_instance *inst);
 /* The last bytes of the instance's output (for x-fc-log-type: Tail). */
 size_t rt_instance_log_tail(const struct rt_instance *inst, char *out, size_t max);
+/* The last cold-start phase, known to the scheduler: from the first
+ * request's dispatch to its first response byte. Kept once. */
+void rt_instance_note_first_byte(struct rt_instance *inst, uint64_t us);
+
 /* ListInstances entry: FC's fields plus Frost's. New reference. */
 json_t *rt_instance_json(const struct rt_instance *inst);
 

@@ -520,6 +520,8 @@ static void proxy_done(struct http_request *req, const struct http_proxy_result 
     p->in_flight--;
     in->last_used_ms = clock_mono_ms();
     c->req = req;
+    if (res->upstream_status && in->rt)
+        rt_instance_note_first_byte(in->rt, res->head_us);
     if (req && !res->response_started) {
         const char *ierr = in->rt ? rt_instance_error(in->rt) : "";
         if (res->error == UV_ETIMEDOUT) {

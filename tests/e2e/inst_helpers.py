@@ -39,11 +39,17 @@ def need_root_and_cgroups():
         pytest.skip("needs a writable /sys/fs/cgroup")
 
 
-def need_isolation(srv):
-    """Skips unless the running frost says it got cgroups (runtime_ready isolation=...)."""
-    need_root_and_cgroups()
+def frost_isolation(srv):
+    """What the running frost says it got: runtime_ready isolation=... ("none",
+    "hybrid cgroups"…)."""
     ready = wait_for(lambda: srv.log_lines("runtime_ready"), IO, "runtime_ready in frost's log")
-    iso = ready[-1].get("isolation", "none")
+    return ready[-1].get("isolation", "none")
+
+
+def need_isolation(srv):
+    """Skips unless the running frost says it got cgroups."""
+    need_root_and_cgroups()
+    iso = frost_isolation(srv)
     if iso == "none":
         pytest.skip("frost found no usable cgroups on this host (isolation=none)")
     return iso

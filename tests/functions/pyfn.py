@@ -10,6 +10,22 @@ It listens on FC_SERVER_PORT (the port Frost hands out) and answers:
   GET  /whoami       -> uid, gid, pid, cwd, and whether DATA_DIR_PROBE is readable
   POST /alloc?mb=N   -> allocates and touches N MiB (to trigger the OOM killer)
   POST /exit?code=N  -> exits at once with code N
+  POST /invoke with the body __exit__ -> exits at once with code 3 (a crash mid-request)
+  PUT, PATCH, DELETE, OPTIONS, HEAD  -> like the default GET/POST answers (HTTP triggers)
+Per-request switches (request headers; honoured by the default answers, i.e. POST /invoke,
+any other POST path, and any path but the special GET ones above):
+  x-pyfn-gate: DIR   write DIR/started.TAG (JSON: pid, instance, seq, tag), then wait until
+                     DIR/open exists (at most GATE_TIMEOUT seconds, default 60) before answering
+  x-pyfn-tag: TAG    names the started file (default: the x-fc-request-id)
+  x-pyfn-sleep-ms: N sleep N ms before answering
+  x-pyfn-log: TEXT   print TEXT to stdout (the instance log)
+  x-pyfn-env: NAME   answer with header x-pyfn-env-value: the value of NAME (or "")
+  x-pyfn-status: N   answer with status N
+  x-pyfn-header: K: V  add the response header K: V
+  x-pyfn-echo: 1     answer JSON {method, path, headers: [[k, v]...], body (latin-1)}
+Every default answer carries x-pyfn-pid, x-pyfn-request-id, x-pyfn-instance (FC_INSTANCE_ID),
+x-pyfn-seq (this process's request counter), x-pyfn-max-inflight (the most default answers
+this process has ever had in progress at once, this one included).
 Behaviour switches:
   LISTEN_DELAY=S     sleep S seconds before listening (readiness tests)
   NEVER_LISTEN=1     never listen
@@ -23,9 +39,14 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 
 PORT = int(os.environ.get("FC_SERVER_PORT", "9000"))
+GATE_TIMEOUT = float(os.environ.get("GATE_TIMEOUT", "60"))
+
+_lock = threading.Lock()
+_stats = {"inflight": 0, "max_inflight": 0, "seq": 0}
 
 
 def log(msg):
@@ -50,8 +71,68 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            out = []
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(out)
+                out.append(self.rfile.read(size))
+                self.rfile.readline()
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
+
+    def default(self, status, body, ctype, headers=None):
+        """The default answer with the per-request switches (see the top)."""
+        with _lock:
+            _stats["inflight"] += 1
+            _stats["seq"] += 1
+            seq = _stats["seq"]
+            _stats["max_inflight"] = max(_stats["max_inflight"], _stats["inflight"])
+        try:
+            h = self.headers
+            if h.get("x-pyfn-log"):
+                log(h.get("x-pyfn-log"))
+            gate = h.get("x-pyfn-gate")
+            if gate:
+                tag = h.get("x-pyfn-tag") or h.get("x-fc-request-id") or str(seq)
+                info = {"pid": os.getpid(), "instance": os.environ.get("FC_INSTANCE_ID", ""),
+                        "seq": seq, "tag": tag}
+                tmp = os.path.join(gate, ".tmp.%d.%d" % (os.getpid(), seq))
+                with open(tmp, "w") as f:
+                    f.write(json.dumps(info))
+                os.rename(tmp, os.path.join(gate, "started." + tag))
+                deadline = time.monotonic() + GATE_TIMEOUT
+                while not os.path.exists(os.path.join(gate, "open")) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            if h.get("x-pyfn-sleep-ms"):
+                time.sleep(int(h.get("x-pyfn-sleep-ms")) / 1000.0)
+            if h.get("x-pyfn-status"):
+                status = int(h.get("x-pyfn-status"))
+            out = dict(headers or {})
+            if h.get("x-pyfn-env"):
+                out["x-pyfn-env-value"] = os.environ.get(h.get("x-pyfn-env"), "")
+            if h.get("x-pyfn-header"):
+                k, _, v = h.get("x-pyfn-header").partition(":")
+                out[k.strip()] = v.strip()
+            if h.get("x-pyfn-echo") == "1":
+                body = json.dumps({"method": self.command, "path": self.path,
+                                   "headers": [[k, v] for k, v in h.items()],
+                                   "body": body.decode("latin-1") if isinstance(body, bytes) else body})
+                body, ctype = body.encode(), "application/json"
+            with _lock:
+                mx = _stats["max_inflight"]
+            out.update({"x-pyfn-pid": str(os.getpid()),
+                        "x-pyfn-request-id": h.get("x-fc-request-id", ""),
+                        "x-pyfn-instance": os.environ.get("FC_INSTANCE_ID", ""),
+                        "x-pyfn-seq": str(seq),
+                        "x-pyfn-max-inflight": str(mx)})
+            self.reply(status, body, ctype, out)
+        finally:
+            with _lock:
+                _stats["inflight"] -= 1
 
     def query(self):
         q = {}
@@ -88,7 +169,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                   "data_dir_readable": readable}
             self.reply(200, json.dumps(me).encode(), "application/json")
         else:
-            self.reply(200, ("GET %s" % self.path).encode(), "text/plain")
+            self.default(200, ("%s %s" % (self.command, self.path)).encode(), "text/plain")
+
+    def do_HEAD(self):
+        self.do_GET()
+
+    def other(self):
+        data = self.body()
+        self.default(200, data, self.headers.get("Content-Type", "application/octet-stream"))
+
+    do_PUT = do_PATCH = do_DELETE = do_OPTIONS = other
 
     def do_POST(self):
         path = self.path.split("?", 1)[0]
@@ -111,10 +201,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             code = int(self.query().get("code", "3"))
             log("exiting with %d" % code)
             os._exit(code)
+        elif path == "/invoke" and data == b"__exit__":
+            log("exiting with 3 (__exit__)")
+            os._exit(3)
         else:
-            self.reply(200, data, self.headers.get("Content-Type", "application/octet-stream"),
-                       {"x-pyfn-pid": str(os.getpid()),
-                        "x-pyfn-request-id": self.headers.get("x-fc-request-id", "")})
+            self.default(200, data, self.headers.get("Content-Type", "application/octet-stream"))
 
 
 def main():

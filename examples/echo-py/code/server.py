@@ -223,6 +223,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if control == "/initialize" or (not control and self.command == "POST" and path == "/initialize"):
             self.initialize()
         elif control == "/pre-stop" or (not control and self.command == "GET" and path == "/pre-stop"):
+            log("pre-stop after %d requests" % STATE.count)
             self.reply_json(200, {"instance": INSTANCE, "count": STATE.count})
         elif control == "/invoke" or (not control and self.command == "POST" and path == "/invoke"):
             self.counted(self.invoke, path, query, body)

@@ -82,16 +82,21 @@ static void buf_append(struct buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void buf_printf(struct buf *b, const char *fmt, ...)
 {
     va_list ap;
+    buf_reserve(b, 256); /* what every caller here prints: one pass */
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
     va_end(ap);
-    buf_reserve(b, (size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
+    if ((size_t)n >= b->cap - b->len) {
+        buf_reserve(b, (size_t)n + 1);
+        va_start(ap, fmt);
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
     b->len += (size_t)n;
 }
 
@@ -409,6 +414,20 @@ static const char *reason(int status)
     }
 }
 
+static const char *error_code(int status)
+{
+    switch (status) {
+    case 413:
+        return "BodyTooLarge";
+    case 431:
+        return "HeadersTooLarge";
+    case 501:
+        return "NotImplemented";
+    default:
+        return "BadRequest";
+    }
+}
+
 /* Queues a JSON answer. For HEAD, the head only (with the length GET would have). */
 static void respond(struct conn *c, bool keep_alive, bool head_only, int status,
                     const struct buf *json)
@@ -585,7 +604,7 @@ static void conn_process(struct conn *c)
         enum parse st = parse_request(c->in.data, c->in.len, &r, &e);
         if (st == PARSE_ERROR) {
             /* The framing is lost: answer, then close without reading further. */
-            respond_error(c, false, e.status, "BadRequest", e.why);
+            respond_error(c, false, e.status, error_code(e.status), e.why);
             c->in.len = 0;
         } else if (st == PARSE_MORE) {
             if (r.head_done && r.expect_continue && !c->continue_sent) {
@@ -695,11 +714,14 @@ int main(void)
     const char *port_s = getenv("FC_SERVER_PORT");
     if (port_s == NULL || *port_s == '\0')
         port_s = getenv("FC_CUSTOM_LISTEN_PORT");
-    char *endp;
-    long port = port_s && *port_s ? strtol(port_s, &endp, 10) : 9000;
-    if (port_s && *port_s && (*endp != '\0' || port < 1 || port > 65535)) {
-        fprintf(stderr, "ocr: FC_SERVER_PORT=%s is not a port\n", port_s);
-        return 2;
+    long port = 9000; /* FC's default, for running it by hand */
+    if (port_s != NULL && *port_s != '\0') {
+        char *end;
+        port = strtol(port_s, &end, 10);
+        if (*end != '\0' || port < 1 || port > 65535) {
+            fprintf(stderr, "ocr: FC_SERVER_PORT=%s is not a port\n", port_s);
+            return 2;
+        }
     }
     tess_lang = getenv("OCR_LANG") && *getenv("OCR_LANG") ? getenv("OCR_LANG") : "eng";
     tess_path = tessdata_dir();
