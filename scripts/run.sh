@@ -21,6 +21,11 @@ while [ ! -s "$DATA_DIR/frost.addr" ]; do
   sleep 0.1
 done
 endpoint="http://$(cat "$DATA_DIR/frost.addr")"
+# Examples with native code are built first (ocr-c needs libtesseract).
+for mk in examples/*/Makefile; do
+  [ -f "$mk" ] || continue
+  make -s -C "$(dirname "$mk")" || echo "run: building $(dirname "$mk") failed; it will not deploy" >&2
+done
 for f in examples/*/s.yaml; do
   FROST_ENDPOINT="$endpoint" "$FROST" deploy -t "$f" || echo "run: deploying $f failed (see above)" >&2
 done

@@ -105,11 +105,15 @@ class Sandbox:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def port_range_args():
-    """A random 64-port window, so concurrent test runs rarely hand out the
-    same instance ports (frost also checks a port is free before using it)."""
-    first = random.randrange(22000, 29000, 64)
-    return ["--set", "runtime.port_range=%d-%d" % (first, first + 63)]
+def port_range_args(width=64):
+    """A runtime.port_range of `width` ports at a random start (any port, not
+    a multiple of the width: concurrent frosts then almost never begin at the
+    same port) between frost's default range and the ephemeral ports.
+    Frost checks that a port is free when it picks it, but an instance of
+    another frost that binds it between that check and our instance's own
+    bind would answer our readiness probes (see test_instances.py)."""
+    first = random.randrange(22000, 32700 - width)
+    return ["--set", "runtime.port_range=%d-%d" % (first, first + width - 1)]
 
 
 # --------------------------------------------------------------- the function

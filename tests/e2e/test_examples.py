@@ -2,9 +2,10 @@
 (C + libtesseract).
 
 Each function is first run directly, as Frost would run it (FC_SERVER_PORT set, its
-command started in its code folder), and talked to over HTTP; then both are deployed with
-`frost deploy -t examples/<x>/s.yaml` to a real `frost serve`, and an instance of each is
-started through the --test-routes and used.
+command started in its code folder), and talked to over HTTP. Then both are deployed with
+`frost deploy -t examples/<x>/s.yaml` to a real `frost serve` and used through it
+(InvokeFunction, the HTTP trigger); echo-py's lifecycle hooks are checked on an instance
+started by hand through the --test-routes.
 
 Run with:  /usr/bin/python3 -m pytest -q tests/e2e/test_examples.py --frost=build/frost
 
@@ -15,6 +16,7 @@ deadline; nothing sleeps and hopes.
 
 import base64
 import http.client
+import importlib.util
 import json
 import os
 import shutil
@@ -321,43 +323,22 @@ def test_echo_fail_after_exits(spawn):
 
 # -------------------------------------------------------------------- ocr-c
 
-# A 5x7 bitmap font, enough for the test's words. Drawn big and clean, Tesseract reads
-# it reliably; this avoids depending on ImageMagick and its fonts to render text.
-FONT = {
-    "H": ["X...X", "X...X", "X...X", "XXXXX", "X...X", "X...X", "X...X"],
-    "E": ["XXXXX", "X....", "X....", "XXXX.", "X....", "X....", "XXXXX"],
-    "L": ["X....", "X....", "X....", "X....", "X....", "X....", "XXXXX"],
-    "O": [".XXX.", "X...X", "X...X", "X...X", "X...X", "X...X", ".XXX."],
-    "F": ["XXXXX", "X....", "X....", "XXXX.", "X....", "X....", "X...."],
-    "R": ["XXXX.", "X...X", "X...X", "XXXX.", "X.X..", "X..X.", "X...X"],
-    "S": [".XXXX", "X....", "X....", ".XXX.", "....X", "....X", "XXXX."],
-    "T": ["XXXXX", "..X..", "..X..", "..X..", "..X..", "..X..", "..X.."],
-    " ": ["....."] * 7,
-}
+def load_text_png():
+    """examples/ocr-c/text_png.py, the example's test-image maker (PNGs of text drawn with
+    a block font: no PIL, no ImageMagick and its fonts)."""
+    spec = importlib.util.spec_from_file_location("text_png", os.path.join(OCR, "text_png.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+text_png = load_text_png()
+render_png = text_png.render_png
+PANGRAM = "THE QUICK BROWN FOX JUMPS OVER THE LAZY DOG 0123456789"
 
 
 def png_chunk(kind, data):
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def render_png(text, scale=6):
-    """An 8-bit grayscale PNG of text in black on white, each font dot scale x scale."""
-    margin = 4 * scale
-    w = (len(text) * 6 - 1) * scale + 2 * margin
-    h = 7 * scale + 2 * margin
-    rows = [bytearray(b"\xff" * w) for _ in range(h)]
-    for i, ch in enumerate(text):
-        for y, line in enumerate(FONT[ch]):
-            for x, dot in enumerate(line):
-                if dot == "X":
-                    x0 = margin + (i * 6 + x) * scale
-                    for yy in range(scale):
-                        rows[margin + y * scale + yy][x0:x0 + scale] = b"\x00" * scale
-    raw = b"".join(b"\x00" + bytes(r) for r in rows)  # filter type 0 on every row
-    return (b"\x89PNG\r\n\x1a\n"
-            + png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-            + png_chunk(b"IDAT", zlib.compress(raw))
-            + png_chunk(b"IEND", b""))
 
 
 def tesseract_missing():
@@ -466,12 +447,14 @@ def bomb_png():
 def test_ocr_invoke_before_initialize_loads_lazily(spawn, ocr_example):
     fn = ocr(spawn, ocr_example)
     c = fn.conn(timeout=60)
-    st, _, data = call(c, "POST", "/invoke", render_png("FROST"))
-    assert st == 200, data
-    assert "frost" in json.loads(data)["text"].lower()
+    # Every glyph of the example's font, at two sizes.
+    for scale in (3, 6):
+        st, _, data = call(c, "POST", "/invoke", render_png(PANGRAM, scale))
+        assert st == 200, data
+        assert json.loads(data)["text"].split() == PANGRAM.split(), (scale, data)
     st, _, data = call(c, "GET", "/status")
     doc = json.loads(data)
-    assert doc["initialized"] is True and doc["requests"] == 1 and doc["instance"] == fn.instance
+    assert doc["initialized"] is True and doc["requests"] == 2 and doc["instance"] == fn.instance
     # A later /initialize finds the model loaded.
     st, _, data = call(c, "POST", "/initialize", b"")
     assert st == 200 and json.loads(data)["alreadyLoaded"] is True

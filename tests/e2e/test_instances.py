@@ -171,6 +171,36 @@ def test_never_ready_fails_at_start_deadline(serve):
     wait_for(lambda: len(srv.log_lines("instance_stopped")) >= 2, IO, "both instances stopped")
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def test_readiness_is_the_instances_own_listener(serve):
+    """Another process that listens on the instance's port first (another
+    frost's instance, any program) must not make the instance Ready: the
+    function's own server cannot bind (pyfn exits with code 1) and Frost
+    would otherwise send it traffic meant for this function."""
+    port = free_port()
+    srv = serve("--set", "runtime.port_range=%d-%d" % (port, port))
+    create(srv, "late", env={"LISTEN_DELAY": "1"})
+    res = {}
+    t = threading.Thread(target=lambda: res.update(r=start_instance(srv, "late")))
+    t.start()
+    impostor = socket.socket()
+    try:
+        wait_for(lambda: list_instances(srv.fc, "late"), IO, "the instance to be Starting")
+        impostor.bind(("0.0.0.0", port))
+        impostor.listen(16)
+    finally:
+        t.join(IO)
+        impostor.close()
+    st, j = res["r"]
+    assert st == 500, ("the instance was declared %s on port %d, where only another process "
+                       "listened: %r" % (j.get("state"), port, j))
+
+
 # ------------------------------------------------------------------ contract
 
 

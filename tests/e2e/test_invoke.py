@@ -15,11 +15,12 @@ Every wait has a deadline; no assertion depends on how long something took.
 import hashlib
 import json
 import os
+import signal
 import socket
 
 import pytest
 
-from conftest import build_request, wait_for
+from conftest import build_request, encode_chunk, wait_for
 from fc_helpers import Client, Reply, sign_headers
 from inst_helpers import IO, Proc, Sandbox, list_instances, port_range_args, pyfn_function
 from invoke_helpers import (
@@ -54,7 +55,10 @@ MiB = 1024 * 1024
 def box():
     b = Sandbox()
     yield b
+    # Runs after frost_factory stopped every frost (serve depends on box).
+    left = b.leftover_cgroups()
     b.cleanup()
+    assert not left, "frost left its cgroups behind after a clean exit: %r" % left
 
 
 @pytest.fixture
@@ -100,7 +104,9 @@ def held(serve, box):
 
 def create(srv, name, env=None, trigger=None, **kw):
     """A pyfn function (128 MB, so 0.1 vCPU); trigger: None, or a dict of
-    http trigger config (authType, methods)."""
+    http trigger config (authType, methods). The timeout (which also bounds
+    the wait for a cold start) is 20 s unless given."""
+    kw.setdefault("timeout", 20)
     doc = srv.fc.create_function(pyfn_function(name, env=env, **kw))
     if trigger is not None:
         srv.fc.ok("POST", "/functions/%s/triggers" % name,
@@ -111,6 +117,22 @@ def create(srv, name, env=None, trigger=None, **kw):
 def ok(r):
     assert r.status == 200, r
     return r
+
+
+def invoke_past_cold_start(srv, fn, body):
+    """Invokes a function with a short timeout, which also bounds how long a
+    request waits for a cold start: on a busy machine a try may give up (429
+    ResourceExhausted) while the instance it started comes up, and that
+    instance then serves a later try. Returns the first 200."""
+
+    def attempt():
+        r = invoke(srv, fn, body)
+        if r.status == 200:
+            return r
+        assert r.code == "ResourceExhausted", r
+        return None
+
+    return wait_for(attempt, IO, "%s to answer 200 once its instance is up" % fn)
 
 
 def scale_blocked(srv, fn, queued):
@@ -215,6 +237,8 @@ def test_http_trigger_pass_through(serve):
     assert seen["body"].encode("latin-1") == body
     assert seen["h"]["content-type"] == ["text/x-custom"], seen["h"]  # unchanged, unlike invoke
 
+    r = request(srv, "GET", "/fn/web/a%20b%2Fc/%7E?q=%26", headers=echo)
+    assert echoed(r)["path"] == "/a%20b%2Fc/%7E?q=%26", r  # as sent, not decoded
     r = request(srv, "DELETE", "/fn/web", headers=echo)
     assert echoed(r)["path"] == "/", r
     r = request(srv, "GET", "/fn/web/", headers=echo)
@@ -428,26 +452,47 @@ def test_keepalive_setting_releases_idle_instances(serve):
 def test_crash_mid_request(serve):
     srv = serve()
     create(srv, "crash")
-    r = ok(invoke(srv, "crash", b"warm"))
-    first = r.header("x-fc-instance-id")
-    r = invoke(srv, "crash", b"__exit__")
-    assert_fc_error(r, 502, "FunctionCrashed", "UnhandledInvocationError")
-    assert first in r.message, r.message
-    # The next request, sent at once, is served by a new instance.
-    r = ok(invoke(srv, "crash", b"after"))
-    assert r.body == b"after"
-    assert r.header("x-fc-instance-id") != first
-    wait_instance_gone(srv, "crash", first)
+    # A few rounds: the request right after a crash must never be sent to
+    # the dead instance (however fast it follows).
+    for round_ in range(5):
+        r = ok(invoke(srv, "crash", b"warm"))
+        first = r.header("x-fc-instance-id")
+        r = invoke(srv, "crash", b"__exit__")
+        assert_fc_error(r, 502, "FunctionCrashed", "UnhandledInvocationError")
+        assert first in r.message, r.message
+        # The next request, sent at once, is served by a new instance.
+        r = invoke(srv, "crash", b"after")
+        assert r.status == 200 and r.body == b"after", "round %d: %r" % (round_, r)
+        assert r.header("x-fc-instance-id") != first
+        wait_instance_gone(srv, "crash", first)
+
+
+def test_killed_instance_waiting_request_goes_to_new_instance(serve, held):
+    srv = serve("--set", "sched.max_instances=1", log_level="debug")
+    create(srv, "kill", timeout=30, instanceConcurrency=1)
+    g = held.gate("kill")
+    a = held.bg(invoke, srv, "kill", b"A", headers=g.headers("A"))
+    st = g.wait_started(["A"])["A"]
+    b = held.bg(invoke, srv, "kill", b"B")
+    scale_blocked(srv, "kill", 1)  # B waits for A's slot
+    os.kill(st["pid"], signal.SIGKILL)
+    assert_fc_error(a.get(), 502, "FunctionCrashed", "UnhandledInvocationError")
+    # B never reached the dead instance: a new one serves it.
+    rb = b.get()
+    assert rb.status == 200 and rb.body == b"B", rb
+    assert rb.header("x-fc-instance-id") != st["instance"]
+    wait_instance_gone(srv, "kill", st["instance"])
 
 
 def test_timeout_recycles_single_slot_instance(serve):
     srv = serve()
     create(srv, "slow", timeout=1, instanceConcurrency=1)
-    first = ok(invoke(srv, "slow", b"warm")).header("x-fc-instance-id")
+    warm = invoke_past_cold_start(srv, "slow", b"warm")
+    first = warm.header("x-fc-instance-id")
     r = invoke(srv, "slow", b"sleepy", headers=[("x-pyfn-sleep-ms", "3000")])
     assert_fc_error(r, 504, "FunctionTimeout", "UnhandledInvocationError")
     # The instance may still be busy: it is replaced.
-    r = ok(invoke(srv, "slow", b"next"))
+    r = invoke_past_cold_start(srv, "slow", b"next")
     assert r.header("x-fc-instance-id") != first and r.body == b"next"
     wait_instance_gone(srv, "slow", first)
 
@@ -469,8 +514,62 @@ def test_client_disconnect_releases_slot(serve, held):
     assert instance_ids(srv, "dc") == [iid]
 
 
+def test_client_disconnect_while_queued(serve, held):
+    srv = serve("--set", "sched.max_instances=1", log_level="debug")
+    create(srv, "dq", timeout=30, instanceConcurrency=1)
+    g = held.gate("dq")
+    a = held.bg(invoke, srv, "dq", b"A", headers=g.headers("A"))
+    g.wait_started(["A"])
+    conn = srv.connect()
+    conn.send(build_request("POST", "/2023-03-30/functions/dq/invocations",
+                            headers=[("Content-Type", "application/octet-stream")] + g.headers("B"),
+                            body=b"abandoned"))
+    scale_blocked(srv, "dq", 1)  # B waits for A's slot
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    # Frost notices that B's client left (status 499 in the access log) and
+    # drops B from the queue...
+    wait_for(lambda: [e for e in frost_events(srv, "http_request", status="499")
+                      if "/functions/dq/invocations" in e.get("path", "")], 10,
+             "the queued request's disconnect to be noticed (a 499 access log line)")
+    c = held.bg(invoke, srv, "dq", b"C", headers=g.headers("C"))
+    wait_for(lambda: len(frost_events(srv, "scale_blocked", function="dq")) >= 2, IO, "C to wait")
+    assert frost_events(srv, "scale_blocked", function="dq")[-1]["queued"] == "1"
+    g.open()
+    assert ok(a.get()).body == b"A" and ok(c.get()).body == b"C"
+    # ... so the function never runs it.
+    assert sorted(g.started()) == ["A", "C"]
+
+
+def test_queue_timeout_when_the_node_is_full(serve):
+    # Room for one 128 MB instance: function a's (idle, kept alive) leaves
+    # none for b, whose request waits its function's timeout, then gets 429.
+    srv = serve("--set", "sched.node_memory=128M", log_level="debug")
+    create(srv, "a")
+    create(srv, "b", timeout=1)
+    ok(invoke(srv, "a", b"x"))
+    r = invoke(srv, "b", b"y")
+    assert_fc_error(r, 429, "ResourceExhausted", "PlatformError")
+    ev = frost_events(srv, "scale_blocked", function="b")
+    assert ev and "no room" in ev[-1].get("reason", ""), ev
+    assert instance_ids(srv, "b") == []
+
+
+def test_freed_node_capacity_serves_waiting_requests(serve, held):
+    srv = serve("--set", "sched.node_memory=128M", log_level="debug")
+    create(srv, "a")
+    create(srv, "b", timeout=5)
+    ok(invoke(srv, "a", b"x"))
+    b = held.bg(invoke, srv, "b", b"y")
+    scale_blocked(srv, "b", 1)  # no room while a's instance lives
+    assert srv.fc.call("DELETE", "/functions/a").status in (200, 204)
+    # a's instance stops: the room it leaves goes to b's waiting request.
+    r = b.get()
+    assert r.status == 200 and r.body == b"y", r
+
+
 def test_payload_limit(serve):
-    srv = serve()
+    srv = serve("--set", "sched.max_instances=1")
     create(srv, "big", timeout=30, memory=256)
     body = os.urandom(MiB)
     r = ok(invoke(srv, "big", body))
@@ -486,6 +585,22 @@ def test_payload_limit(serve):
                                       ("Content-Length", str(32 * MiB + 1))]))
         resp = c.read_response(method="POST")
     assert_fc_error(Reply(resp.status, resp.headers, resp.body), 413, "PayloadTooLarge")
+    # Streamed (chunked), the body is cut off at the limit; the slot it held
+    # on the function's only instance is free again.
+    with srv.connect() as c:
+        c.send(build_request("POST", "/2023-03-30/functions/big/invocations",
+                             headers=[("Transfer-Encoding", "chunked")]))
+        piece = encode_chunk(b"z" * MiB)
+        try:
+            for _ in range(32):
+                c.send(piece)
+            c.send(encode_chunk(b"!") + b"0\r\n\r\n")
+        except OSError:
+            pass  # refused while sending: the answer is still there to read
+        resp = c.read_response(method="POST")
+    assert_fc_error(Reply(resp.status, resp.headers, resp.body), 413, "PayloadTooLarge")
+    r = ok(invoke(srv, "big", b"still served"))
+    assert r.body == b"still served"
 
 
 # ------------------------------------------------------------ update, delete

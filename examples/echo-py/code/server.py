@@ -99,7 +99,9 @@ def parse_sleep_mix(text):
 
 
 SLEEP_MS = env_int("ECHO_SLEEP_MS")
-SLEEP_MIX = parse_sleep_mix(os.environ["ECHO_SLEEP_MIX"]) if os.environ.get("ECHO_SLEEP_MIX") else None
+SLEEP_MIX = None  # or (weights, delays)
+if os.environ.get("ECHO_SLEEP_MIX"):
+    SLEEP_MIX = parse_sleep_mix(os.environ["ECHO_SLEEP_MIX"])
 FAIL_AFTER = env_int("ECHO_FAIL_AFTER")
 INIT_MS = env_int("ECHO_INIT_MS")
 ACCESS_LOG = os.environ.get("ECHO_ACCESS_LOG", "") not in ("", "0")
@@ -220,12 +222,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         path, _, query = self.path.partition("?")
         control = (self.headers.get("x-fc-control-path") or "").strip()
-        if control == "/initialize" or (not control and self.command == "POST" and path == "/initialize"):
+        if not control:  # not from Frost or FC: the method and path tell
+            control = {("POST", "/initialize"): "/initialize", ("GET", "/pre-stop"): "/pre-stop",
+                       ("POST", "/invoke"): "/invoke"}.get((self.command, path), "/http-invoke")
+        if control == "/initialize":
             self.initialize()
-        elif control == "/pre-stop" or (not control and self.command == "GET" and path == "/pre-stop"):
+        elif control == "/pre-stop":
             log("pre-stop after %d requests" % STATE.count)
             self.reply_json(200, {"instance": INSTANCE, "count": STATE.count})
-        elif control == "/invoke" or (not control and self.command == "POST" and path == "/invoke"):
+        elif control == "/invoke":
             self.counted(self.invoke, path, query, body)
         else:
             self.counted(self.trigger, path, query, body)
