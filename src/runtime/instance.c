@@ -1,4 +1,5 @@
 /* Instances: spawn, readiness, hooks, health, freeze/thaw, stop, teardown. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -8,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -45,6 +49,7 @@ struct rt {
     struct backoff *backoffs;
     char node[16];
     uint64_t seq;
+    char port_dir[PATH_MAX]; /* host-wide port locks; "" = none */
     bool shutting_down;
     void (*shutdown_done)(void *ud);
     void *shutdown_ud;
@@ -92,6 +97,7 @@ struct rt_instance {
     char log_dir[PATH_MAX];
     struct http_endpoint ep;
     int port;
+    int port_lock; /* fd holding the port's lock file, or -1 */
 
     /* from the function document */
     enum probe_kind probe;
@@ -188,7 +194,26 @@ static bool port_free(int port)
     return ok;
 }
 
-static int pick_port(struct rt *rt)
+/* Ports are also reserved host-wide with a lock file each, held while the
+ * instance lives: two Frosts on one host (or a restarted one whose old
+ * instance is still dying) never hand out the same port, so a probe can only
+ * reach the instance it is meant for. */
+static int reserve_port(struct rt *rt, unsigned p)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%u", rt->port_dir, p);
+    int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    (void)fchmod(fd, 0644); /* readable for Frosts of other users (umask) */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int pick_port(struct rt *rt, int *lock_fd)
 {
     unsigned span = rt->port_last - rt->port_first + 1;
     for (unsigned k = 0; k < span; k++) {
@@ -196,10 +221,19 @@ static int pick_port(struct rt *rt)
         bool used = false;
         for (struct rt_instance *in = rt->all; in && !used; in = in->next)
             used = in->port == (int)p;
-        if (!used && port_free((int)p)) {
-            rt->port_next = p + 1 > rt->port_last ? rt->port_first : p + 1;
-            return (int)p;
+        if (used)
+            continue;
+        int fd = rt->port_dir[0] ? reserve_port(rt, p) : -1;
+        if (rt->port_dir[0] && fd < 0)
+            continue;
+        if (!port_free((int)p)) {
+            if (fd >= 0)
+                close(fd);
+            continue;
         }
+        rt->port_next = p + 1 > rt->port_last ? rt->port_first : p + 1;
+        *lock_fd = fd;
+        return (int)p;
     }
     return -1;
 }
@@ -359,9 +393,9 @@ static int build_env(struct rt_instance *in, const json_t *fn, const char *code_
     char port[16], mem[16];
     snprintf(port, sizeof(port), "%d", in->port);
     snprintf(mem, sizeof(mem), "%d", in->memory_mb);
-    const char *path = getenv("PATH");
     int rc = 0;
-    rc |= env_add(e, "PATH", path ? path : "/usr/local/bin:/usr/bin:/bin");
+    /* Not Frost's own PATH: root's may name dirs the function user cannot enter. */
+    rc |= env_add(e, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     rc |= env_add(e, "HOME", "/tmp");
     rc |= env_add(e, "LANG", "C.UTF-8");
     rc |= env_add(e, "FC_SERVER_PORT", port);
@@ -426,6 +460,8 @@ static void release(struct rt_instance *in)
     if (in->next)
         in->next->prev = in->prev;
     rt->n--;
+    if (in->port_lock >= 0)
+        close(in->port_lock);
     in->state = RT_STOPPED;
     emit(in, RT_EV_STOPPED);
     free(in);
@@ -486,14 +522,16 @@ static void signal_all(struct rt_instance *in, int sig)
         if (cg_signal_all(&in->cg, sig, &err) < 0)
             log_warn("instance_signal_failed", "instance=%s signal=%d error=\"%s\"", in->id, sig,
                      err.msg);
-        return;
-    }
-    /* No cgroup: the session __exec started is the best handle we have. */
-    if (in->pid > 0) {
+    } else if (in->pid > 0) {
+        /* No cgroup: the session __exec started is the best handle we have. */
         if (sig == SIGTERM || sig == SIGKILL)
             kill(-in->pid, SIGCONT);
         kill(-in->pid, sig);
     }
+    /* Just spawned, __exec may not have joined its cgroup or made its session
+     * yet: the process itself always gets the signal. */
+    if (in->proc_alive && in->pid > 0)
+        kill(in->pid, sig);
 }
 
 static void drain_poll(uv_timer_t *t)
@@ -596,6 +634,92 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
     fail(in, "the instance %s", why);
 }
 
+/* ------------------------------------------------------------ port owner */
+
+/* Inodes of the sockets listening on TCP port `port` (v4 and v6). */
+static size_t listen_inodes(int port, unsigned long *out, size_t max)
+{
+    static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    size_t n = 0;
+    for (size_t f = 0; f < 2; f++) {
+        FILE *fp = fopen(files[f], "re");
+        if (!fp)
+            continue;
+        char line[512];
+        while (fgets(line, sizeof(line), fp) && n < max) {
+            char local[128];
+            unsigned st;
+            unsigned long inode;
+            /* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+            if (sscanf(line, " %*s %127s %*s %x %*s %*s %*s %*s %*s %lu", local, &st, &inode) != 3)
+                continue;
+            const char *colon = strrchr(local, ':');
+            if (st == 0x0A && colon && (int)strtol(colon + 1, NULL, 16) == port)
+                out[n++] = inode;
+        }
+        fclose(fp);
+    }
+    return n;
+}
+
+static bool pid_has_socket(pid_t pid, const unsigned long *inodes, size_t n)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d))) {
+        char link[PATH_MAX], target[64];
+        snprintf(link, sizeof(link), "%s/%s", dir, e->d_name);
+        ssize_t l = readlink(link, target, sizeof(target) - 1);
+        if (l <= 0)
+            continue;
+        target[l] = 0;
+        unsigned long ino;
+        if (sscanf(target, "socket:[%lu]", &ino) == 1) {
+            for (size_t i = 0; i < n && !found; i++)
+                found = inodes[i] == ino;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static void procs_files(const struct rt_instance *in, char files[][PATH_MAX], size_t *n);
+
+/* True when the listener on the instance's port belongs to the instance:
+ * a probe must never make it ready because some other program took the port
+ * before the function could bind it. Read once per start, from /proc. */
+static bool owns_listener(struct rt_instance *in)
+{
+    unsigned long inodes[16];
+    size_t n = listen_inodes(in->port, inodes, ARRAY_LEN(inodes));
+    if (n == 0)
+        return true; /* /proc says nothing (another netns?): trust the probe */
+    if (in->has_cg) {
+        char files[8][PATH_MAX];
+        size_t nf = 0;
+        procs_files(in, files, &nf);
+        for (size_t f = 0; f < nf; f++) {
+            FILE *fp = fopen(files[f], "re");
+            if (!fp)
+                continue;
+            int pid;
+            bool found = false;
+            while (!found && fscanf(fp, "%d", &pid) == 1)
+                found = pid_has_socket(pid, inodes, n);
+            fclose(fp);
+            if (found)
+                return true;
+        }
+        return false;
+    }
+    return pid_has_socket(in->pid, inodes, n);
+}
+
 /* ------------------------------------------------------------------ probes */
 
 static void became_ready(struct rt_instance *in)
@@ -684,6 +808,13 @@ static void probe_result(struct rt_instance *in, bool ok, const char *why)
         in->failures++;
     }
     if (in->state == RT_STARTING) {
+        if (ok && in->successes == 1 && !owns_listener(in)) {
+            fail(in,
+                 "port %d is held by a process outside the instance; the function could "
+                 "not listen on it",
+                 in->port);
+            return;
+        }
         if (in->successes >= (in->probe == PROBE_HTTP ? in->hc_success_threshold : 1)) {
             in->listen_us = (clock_mono_ns() - in->t_spawn_ns) / 1000;
             if (in->has_init)
@@ -849,16 +980,22 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     in->created_ms = clock_wall_ms();
     snprintf(in->fn, sizeof(in->fn), "%s", o->function_name);
     snprintf(in->kind, sizeof(in->kind), "%s", o->kind ? o->kind : "on-demand");
-    snprintf(in->id, sizeof(in->id), "c-%s-%08llx%04llx", rt->node,
-             (unsigned long long)(in->created_ms / 1000) & 0xffffffffull,
-             (unsigned long long)(++rt->seq & 0xffff));
+    /* Unique across restarts too (logs and cgroups are named after it):
+     * milliseconds, a per-process sequence and random bits. */
+    uint32_t rnd = 0;
+    if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+        rnd = (uint32_t)clock_mono_ns();
+    snprintf(in->id, sizeof(in->id), "c-%s-%011llx-%04llx%04x", rt->node,
+             (unsigned long long)in->created_ms & 0xfffffffffffull,
+             (unsigned long long)(++rt->seq & 0xffff), (unsigned)(rnd & 0xffff));
     in->memory_mb = (int)get_int(o->fn, "memorySize", SPEC_DEFAULT_MEMORY_MB);
     in->cpu = get_num(o->fn, "cpu", SPEC_DEFAULT_CPU);
     in->timeout_s = (int)get_int(o->fn, "timeout", SPEC_DEFAULT_TIMEOUT_S);
     read_hooks(in, o->fn);
     read_health(in, o->fn);
 
-    in->port = pick_port(rt);
+    in->port_lock = -1;
+    in->port = pick_port(rt, &in->port_lock);
     if (in->port < 0) {
         free(in);
         return frost_err_set(err, 503, "ResourceExhausted",
@@ -867,10 +1004,8 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     }
     char ep[64];
     snprintf(ep, sizeof(ep), "127.0.0.1:%d", in->port);
-    if (http_endpoint_parse(ep, &in->ep, err) < 0) {
-        free(in);
-        return -1;
-    }
+    if (http_endpoint_parse(ep, &in->ep, err) < 0)
+        goto fail_port;
 
     if (rt->cg_ok) {
         struct cg_limits lim = {
@@ -879,8 +1014,8 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
             .pids_max = rt->cfg->runtime.pids_max,
         };
         if (cg_create(&rt->cg, in->id, &lim, &in->cg, err) < 0) {
-            free(in);
-            return frost_err_prefix(err, "instance cgroup");
+            frost_err_prefix(err, "instance cgroup");
+            goto fail_port;
         }
         in->has_cg = true;
     }
@@ -989,6 +1124,9 @@ fail_cg:
         struct frost_err e2;
         (void)cg_destroy(&in->cg, &e2);
     }
+fail_port:
+    if (in->port_lock >= 0)
+        close(in->port_lock);
     free(in);
     return -1;
 }
@@ -1334,6 +1472,15 @@ int rt_new(const struct rt_opts *o, struct rt **out, struct frost_err *err)
         return frost_err_set(err, 400, "InvalidConfig", "runtime.port_range: bad range");
     }
     rt->port_next = rt->port_first;
+    /* /run when Frost may write there (root), else the temp dir. */
+    const char *base = access("/run", W_OK) == 0 ? "/run" : "/tmp";
+    snprintf(rt->port_dir, sizeof(rt->port_dir), "%s/frost-ports", base);
+    if (mkdir(rt->port_dir, 01777) < 0 && errno != EEXIST) {
+        log_warn("port_locks_unavailable", "dir=%s error=\"%s\"", rt->port_dir, strerror(errno));
+        rt->port_dir[0] = 0;
+    } else {
+        (void)chmod(rt->port_dir, 01777); /* Frosts of other users share it */
+    }
     char host[64] = "";
     gethostname(host, sizeof(host) - 1);
     unsigned h = 2166136261u;
