@@ -133,7 +133,7 @@ frost_invocations_available() {
   body="$BENCH_WORK/probe.json"
   code=$(curl -s -o "$body" -w '%{http_code}' -X POST \
     "http://$FROST_ADDR/2023-03-30/functions/x/invocations" || echo 000)
-  if [ "$code" = 404 ] && grep -q '"Code":"NotFound"' "$body"; then
+  if [ "$code" = 404 ] && grep -Eq '"Code" *: *"NotFound"' "$body"; then
     return 1
   fi
   [ "$code" != 000 ]

@@ -78,6 +78,12 @@ struct conn {
         uv_handle_t handle;
     } h;
     uv_timer_t timer;
+    /* While reading is paused with a request in progress (its body held back
+     * by backpressure), this watches a dup of the socket for the peer hanging
+     * up, so a client that leaves is noticed without reading its bytes. */
+    uv_poll_t hup;
+    int hup_fd;
+    bool hup_open, hup_on;
     struct http_server *srv;
     struct conn *prev, *next;
     struct http_parse parse;
@@ -1005,12 +1011,58 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     conn_process(c);
 }
 
+static void on_hup_closed(uv_handle_t *h);
+static void on_handle_closed(uv_handle_t *h);
+
+static void on_hangup(uv_poll_t *p, int status, int events)
+{
+    struct conn *c = container_of(p, struct conn, hup);
+    if (status < 0 || (events & UV_DISCONNECT)) {
+        log_debug("http_client_gone", "peer=%s detail=\"hung up while its request was paused\"",
+                  c->peer);
+        conn_close(c);
+    }
+}
+
+static void watch_hangup(struct conn *c, bool on)
+{
+    if (on == c->hup_on || c->closing || c->h.stream.type != UV_TCP)
+        return;
+    if (on && !c->hup_open) {
+        uv_os_fd_t fd;
+        if (uv_fileno(&c->h.handle, &fd) < 0 || (c->hup_fd = dup(fd)) < 0)
+            return;
+        if (uv_poll_init(c->srv->loop, &c->hup, c->hup_fd) < 0) {
+            close(c->hup_fd);
+            return;
+        }
+        c->hup.data = c;
+        c->hup_open = true;
+        c->handles_open++;
+    }
+    if (!c->hup_open)
+        return;
+    c->hup_on = on;
+    if (on)
+        uv_poll_start(&c->hup, UV_DISCONNECT, on_hangup);
+    else
+        uv_poll_stop(&c->hup);
+}
+
 static void read_control(struct conn *c)
 {
     if (c->reading)
         uv_read_start(&c->h.stream, on_alloc, on_read);
     else
         uv_read_stop(&c->h.stream);
+    watch_hangup(c, !c->reading && c->req.active && !c->lingering);
+}
+
+static void on_hup_closed(uv_handle_t *h)
+{
+    struct conn *c = container_of((uv_poll_t *)h, struct conn, hup);
+    close(c->hup_fd);
+    on_handle_closed((uv_handle_t *)&c->timer); /* counts down like the others */
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1055,6 +1107,11 @@ static void conn_close(struct conn *c)
     c->prev = c->next = NULL;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (c->hup_open) {
+        c->hup_open = false;
+        c->hup_on = false;
+        uv_close((uv_handle_t *)&c->hup, on_hup_closed);
+    }
     uv_close(&c->h.handle, on_handle_closed);
 }
 

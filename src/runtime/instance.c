@@ -268,6 +268,15 @@ static void start_failed(struct rt_instance *in)
     snprintf(b->last_error, sizeof(b->last_error), "%s", in->error);
 }
 
+void rt_forget_failures(struct rt *rt, const char *fn)
+{
+    struct backoff *b = backoff_of(rt, fn, false);
+    if (b) {
+        b->failures = 0;
+        b->not_before_ms = 0;
+    }
+}
+
 static void start_succeeded(struct rt_instance *in)
 {
     struct backoff *b = backoff_of(in->rt, in->fn, false);

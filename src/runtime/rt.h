@@ -105,6 +105,9 @@ void rt_instance_note_first_byte(struct rt_instance *inst, uint64_t us);
 /* ListInstances entry: FC's fields plus Frost's. New reference. */
 json_t *rt_instance_json(const struct rt_instance *inst);
 
+/* Clears the start backoff of a function (its code or configuration changed). */
+void rt_forget_failures(struct rt *rt, const char *function_name);
+
 /* Calls each(inst, ud) for the instances of a function (all when NULL). */
 void rt_each(struct rt *rt, const char *function_name,
              void (*each)(struct rt_instance *inst, void *ud), void *ud);

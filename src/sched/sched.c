@@ -74,6 +74,7 @@ struct sched {
 
 static void try_dispatch(struct pool *p);
 static void maybe_scale(struct pool *p);
+static void inst_stop(struct inst *in);
 
 /* ------------------------------------------------------------------ pools */
 
@@ -345,12 +346,13 @@ static void inst_settle(struct inst *in)
         uv_timer_stop(&in->idle);
 }
 
-static void fail_queue(struct pool *p, const char *code, const char *type, const char *why)
+static void fail_queue(struct pool *p, int status, const char *code, const char *type,
+                       const char *why)
 {
     while (p->qhead) {
         struct call *c = p->qhead;
         dequeue(c);
-        answer_error(c, 502, code, type, "function %s: %s", p->name, why);
+        answer_error(c, status, code, type, "function %s: %s", p->name, why);
         call_free(c);
     }
     arm_qtimer(p);
@@ -383,22 +385,31 @@ static void on_rt_event(struct rt_instance *r, enum rt_event ev, void *ud)
         if (was_starting && p->n_ready == 0 && p->n_starting == 0 && p->qhead) {
             const char *err = rt_instance_error(r);
             bool init = strstr(err, "initializer") != NULL;
-            fail_queue(p, init ? "FunctionInitializationError" : "InstanceStartFailed",
+            fail_queue(p, 502, init ? "FunctionInitializationError" : "InstanceStartFailed",
                        init ? "UnhandledInitializationError" : "UnhandledInvocationError", err);
         } else {
             maybe_scale(p);
         }
         break;
     }
-    case RT_EV_STOPPED:
+    case RT_EV_STOPPED: {
+        struct sched *s = p->s;
         inst_leave(in);
         inst_unlink(in);
         in->rt = NULL;
         uv_close((uv_handle_t *)&in->idle, idle_closed);
-        if (!p->s->shutting_down)
-            maybe_scale(p);
         pool_maybe_free(p);
+        /* The node has room again: any function waiting for it may start. */
+        if (!s->shutting_down) {
+            for (int i = 0; i < POOL_BUCKETS; i++) {
+                for (struct pool *q = s->buckets[i]; q; q = q->hnext) {
+                    if (q->qhead)
+                        maybe_scale(q);
+                }
+            }
+        }
         break;
+    }
     }
 }
 
@@ -457,7 +468,8 @@ static int start_instance(struct pool *p)
         uv_close((uv_handle_t *)&in->idle, idle_closed);
         if (p->n_ready == 0 && p->n_starting == 0) {
             bool backoff = strcmp(err.code, "FunctionStartBackoff") == 0;
-            fail_queue(p, backoff ? "FunctionStartBackoff" : "InstanceStartFailed",
+            fail_queue(p, backoff ? 503 : 502,
+                       backoff ? "FunctionStartBackoff" : "InstanceStartFailed",
                        "UnhandledInvocationError", err.msg);
         }
         return -1;
@@ -522,6 +534,12 @@ static void proxy_done(struct http_request *req, const struct http_proxy_result 
     c->req = req;
     if (res->upstream_status && in->rt)
         rt_instance_note_first_byte(in->rt, res->head_us);
+    if (res->error && res->error != UV_ETIMEDOUT && !res->client_gone) {
+        /* The instance broke a connection: it is dead or dying, and must not
+         * get the next request before the runtime notices. */
+        in->draining = true;
+        inst_stop(in);
+    }
     if (req && !res->response_started) {
         const char *ierr = in->rt ? rt_instance_error(in->rt) : "";
         if (res->error == UV_ETIMEDOUT) {
@@ -717,6 +735,7 @@ void sched_function_changed(struct sched *s, const char *name)
         return;
     json_decref(p->doc);
     p->doc = json_incref(f->doc);
+    rt_forget_failures(s->rt, name); /* a fixed function gets a fresh start */
     for (struct inst *in = p->insts; in; in = in->next) {
         if (in->doc != p->doc) {
             in->draining = true;
