@@ -109,7 +109,7 @@ def frost(addr, fn, n, zero_timeout):
             time.sleep(0.05)
         waited = time.monotonic() - t_wait
         t0 = now_us()
-        status, _ = request(host, port, "POST", path)
+        status, body = request(host, port, "POST", path)
         t1 = now_us()
         request(host, port, "POST", path)
         t2 = now_us()
@@ -117,8 +117,11 @@ def frost(addr, fn, n, zero_timeout):
         phases = new[0].get("coldStartPhases", {}) if new else {}
         if new:
             phases = dict(phases, coldStartMs=new[0].get("coldStartMs"))
-        print(json.dumps({"cold_us": t1 - t0, "warm_us": t2 - t1, "status": status,
-                          "phases": phases, "waited_s": round(waited, 3)}), flush=True)
+        sample = {"cold_us": t1 - t0, "warm_us": t2 - t1, "status": status, "phases": phases,
+                  "waited_s": round(waited, 3)}
+        if status != 200:
+            sample["error"] = body[:300].decode(errors="replace")
+        print(json.dumps(sample), flush=True)
 
 
 def main():

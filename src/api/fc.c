@@ -220,6 +220,27 @@ static void write_done(void *ud, int status, const char *msg)
     free(w);
 }
 
+struct fc_write *fc_write_doc(struct api_fc *a, struct http_request *req, const char *collection,
+                              const char *key, const json_t *doc, struct store_batch **out)
+{
+    char *text = doc ? fc_dump(doc) : NULL;
+    struct store_batch *b = store_batch_new();
+    int rc = !b || (doc && !text) ? -1
+             : doc                ? store_batch_put(b, collection, key, text)
+                                  : store_batch_del(b, collection, key);
+    free(text);
+    struct fc_write *w = rc == 0 ? fc_write_new(a, req) : NULL;
+    if (!w) {
+        store_batch_free(b);
+        if (rc < 0)
+            http_respond_error(req, 500, "InternalError", "out of memory");
+        return NULL;
+    }
+    snprintf(w->key, sizeof(w->key), "%s/%s", collection, key);
+    *out = b;
+    return w;
+}
+
 void fc_write_submit(struct fc_write *w, struct store_batch *b)
 {
     w->a->pending++;

@@ -91,23 +91,12 @@ static void put_config(struct api_fc *a, struct http_request *req, enum ckind k)
         json_object_set_new(cfg, "createdTime", created ? json_incref(created) : json_string(now));
         json_object_set_new(cfg, "lastModifiedTime", json_string(now));
     }
-    char *text = fc_dump(cfg);
-    struct store_batch *b = store_batch_new();
-    if (!text || !b || store_batch_put(b, kinds[k].collection, f->name, text) < 0) {
-        free(text);
-        store_batch_free(b);
-        json_decref(cfg);
-        http_respond_error(req, 500, "InternalError", "out of memory");
-        return;
-    }
-    free(text);
-    struct fc_write *w = fc_write_new(a, req);
+    struct store_batch *b;
+    struct fc_write *w = fc_write_doc(a, req, kinds[k].collection, f->name, cfg, &b);
     if (!w) {
-        store_batch_free(b);
         json_decref(cfg);
         return;
     }
-    snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
     w->fn = f;
     w->slot = slot_of(f, k);
     w->value = cfg;
@@ -142,18 +131,10 @@ static void delete_config(struct api_fc *a, struct http_request *req, enum ckind
                            kinds[k].what);
         return;
     }
-    struct store_batch *b = store_batch_new();
-    if (!b || store_batch_del(b, kinds[k].collection, f->name) < 0) {
-        store_batch_free(b);
-        http_respond_error(req, 500, "InternalError", "out of memory");
+    struct store_batch *b;
+    struct fc_write *w = fc_write_doc(a, req, kinds[k].collection, f->name, NULL, &b);
+    if (!w)
         return;
-    }
-    struct fc_write *w = fc_write_new(a, req);
-    if (!w) {
-        store_batch_free(b);
-        return;
-    }
-    snprintf(w->key, sizeof(w->key), "%s/%s", kinds[k].collection, f->name);
     w->fn = f;
     w->slot = slot_of(f, k);
     fc_write_submit(w, b);

@@ -61,6 +61,11 @@ struct fc_write {
 struct fc_write *fc_write_new(struct api_fc *a, struct http_request *req);
 /* Submits b for w; on durable completion w->done runs, then w is freed. */
 void fc_write_submit(struct fc_write *w, struct store_batch *b);
+/* A write of one document (doc NULL = its deletion): the batch in *b and a
+ * write with key set, for the caller to fill and submit. NULL (answered) on
+ * failure. */
+struct fc_write *fc_write_doc(struct api_fc *a, struct http_request *req, const char *collection,
+                              const char *key, const json_t *doc, struct store_batch **b);
 /* Default done: answers w->answer (or no content) or the store error. */
 void fc_write_answer(struct fc_write *w, int status, const char *msg);
 

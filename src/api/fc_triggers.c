@@ -45,23 +45,12 @@ static void save(struct api_fc *a, struct http_request *req, struct spec_fn *f, 
 {
     char key[300];
     snprintf(key, sizeof(key), "%s/%s", f->name, name);
-    char *text = fc_dump(doc);
-    struct store_batch *b = store_batch_new();
-    if (!text || !b || store_batch_put(b, STORE_TRIGGERS, key, text) < 0) {
-        free(text);
-        store_batch_free(b);
-        json_decref(doc);
-        http_respond_error(req, 500, "InternalError", "out of memory");
-        return;
-    }
-    free(text);
-    struct fc_write *w = fc_write_new(a, req);
+    struct store_batch *b;
+    struct fc_write *w = fc_write_doc(a, req, STORE_TRIGGERS, key, doc, &b);
     if (!w) {
-        store_batch_free(b);
         json_decref(doc);
         return;
     }
-    snprintf(w->key, sizeof(w->key), "%s", key);
     w->answer = present(a, f, doc);
     w->answer_status = status;
     w->fn = f;
@@ -161,18 +150,10 @@ static void delete_trigger(struct api_fc *a, struct http_request *req)
         return;
     char key[300];
     snprintf(key, sizeof(key), "%s/%s", f->name, t->name);
-    struct store_batch *b = store_batch_new();
-    if (!b || store_batch_del(b, STORE_TRIGGERS, key) < 0) {
-        store_batch_free(b);
-        http_respond_error(req, 500, "InternalError", "out of memory");
+    struct store_batch *b;
+    struct fc_write *w = fc_write_doc(a, req, STORE_TRIGGERS, key, NULL, &b);
+    if (!w)
         return;
-    }
-    struct fc_write *w = fc_write_new(a, req);
-    if (!w) {
-        store_batch_free(b);
-        return;
-    }
-    snprintf(w->key, sizeof(w->key), "%s", key);
     w->fn = f;
     snprintf(w->trigger, sizeof(w->trigger), "%s", t->name);
     fc_write_submit(w, b);

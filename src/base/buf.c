@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 void buf_init(struct buf *b, size_t limit)
 {
@@ -114,4 +115,21 @@ char *buf_steal(struct buf *b)
     b->len = 0;
     b->cap = 0;
     return p;
+}
+
+int buf_read_fd(struct buf *b, int fd)
+{
+    for (;;) {
+        if (buf_reserve(b, 4096) < 0)
+            return -1;
+        ssize_t r = read(fd, b->data + b->len, 4096);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        b->len += (size_t)r;
+        b->data[b->len] = 0;
+    }
 }

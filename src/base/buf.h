@@ -38,6 +38,10 @@ FROST_WUR int buf_append_str(struct buf *b, const char *s);
 FROST_WUR int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 FROST_WUR int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+/* Appends everything readable from fd until EOF. -1 with errno set (EMSGSIZE
+ * when the limit is reached first); what was read stays in the buffer. */
+FROST_WUR int buf_read_fd(struct buf *b, int fd);
+
 /* Removes the first n bytes (n <= len). */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the content to the caller (NUL-terminated, caller frees) and resets b. */

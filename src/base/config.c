@@ -684,8 +684,8 @@ static int walk(struct load *l, const yaml_node_t *map, const char *prefix, int 
     return 0;
 }
 
-static int syntax_error(const yaml_parser_t *p, const char *path, const struct buf *text,
-                        struct frost_err *err)
+int config_yaml_syntax_error(const yaml_parser_t *p, const char *path, const char *text, size_t len,
+                             const char *code, struct frost_err *err)
 {
     if (p->error == YAML_MEMORY_ERROR)
         return frost_err_set(err, 500, "InternalError", "%s: out of memory parsing YAML", path);
@@ -694,9 +694,8 @@ static int syntax_error(const yaml_parser_t *p, const char *path, const struct b
         snprintf(ctx, sizeof(ctx), " (%s on line %zu)", p->context, p->context_mark.line + 1);
     /* libyaml's words for a tab indent do not mention tabs. */
     size_t at = p->problem_mark.index;
-    const char *tab =
-        at < text->len && text->data[at] == '\t' ? "; YAML indents with spaces, not tabs" : "";
-    return frost_err_set(err, 400, "InvalidConfig", "%s:%zu: YAML syntax error: %s%s%s", path,
+    const char *tab = at < len && text[at] == '\t' ? "; YAML indents with spaces, not tabs" : "";
+    return frost_err_set(err, 400, code, "%s:%zu: YAML syntax error: %s%s%s", path,
                          p->problem_mark.line + 1, p->problem ? p->problem : "malformed", ctx, tab);
 }
 
@@ -706,24 +705,13 @@ static int read_file(const char *path, struct buf *out, struct frost_err *err)
     if (fd < 0)
         return frost_err_set(err, 400, "InvalidConfig", "%s: cannot open: %s", path,
                              strerror(errno));
-    for (;;) {
-        if (buf_reserve(out, 4096) < 0) {
-            if (errno == EMSGSIZE)
-                return frost_err_set(err, 400, "InvalidConfig",
-                                     "%s: file is larger than %d bytes; is this a config file?",
-                                     path, CONFIG_FILE_MAX);
-            return frost_err_errno(err, errno, "%s: reading", path);
-        }
-        ssize_t r = read(fd, out->data + out->len, 4096);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return frost_err_set(err, 400, "InvalidConfig", "%s: cannot read: %s", path,
-                                 strerror(errno));
-        if (r == 0)
-            return 0;
-        out->len += (size_t)r;
-    }
+    if (buf_read_fd(out, fd) == 0)
+        return 0;
+    if (errno == EMSGSIZE)
+        return frost_err_set(err, 400, "InvalidConfig",
+                             "%s: file is larger than %d bytes; is this a config file?", path,
+                             CONFIG_FILE_MAX);
+    return frost_err_set(err, 400, "InvalidConfig", "%s: cannot read: %s", path, strerror(errno));
 }
 
 int config_load_file(struct frost_config *c, const char *path, struct frost_err *err)
@@ -746,7 +734,7 @@ int config_load_file(struct frost_config *c, const char *path, struct frost_err 
     yaml_parser_set_input_string(&parser, (const unsigned char *)(text.data ? text.data : ""),
                                  text.len);
     if (!yaml_parser_load(&parser, &doc)) {
-        syntax_error(&parser, path, &text, err);
+        config_yaml_syntax_error(&parser, path, text.data, text.len, "InvalidConfig", err);
         goto out;
     }
     doc_ok = 1;
@@ -767,7 +755,7 @@ int config_load_file(struct frost_config *c, const char *path, struct frost_err 
     yaml_document_delete(&doc);
     doc_ok = 0;
     if (!yaml_parser_load(&parser, &doc)) {
-        syntax_error(&parser, path, &text, err);
+        config_yaml_syntax_error(&parser, path, text.data, text.len, "InvalidConfig", err);
         goto out;
     }
     doc_ok = 1;

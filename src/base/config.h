@@ -27,6 +27,8 @@
 #include "base/log.h"
 #include "base/util.h"
 
+#include <yaml.h>
+
 struct frost_http_config {
     size_t max_header_bytes;       /* request line + headers; over it → 431 */
     size_t max_body_bytes;         /* default per-route body cap; over it → 413 */
@@ -103,6 +105,11 @@ FROST_WUR int config_dump(const struct frost_config *c, struct buf *out);
 
 /* Parses runtime.port_range ("21000-21999"). -1 on bad input. */
 FROST_WUR int config_port_range(const char *s, unsigned *first, unsigned *last);
+
+/* An FC-style error for a libyaml parse failure of `text` (from path):
+ * "path:LINE: YAML syntax error: …", noting tab indents. Returns -1. */
+int config_yaml_syntax_error(const yaml_parser_t *p, const char *path, const char *text, size_t len,
+                             const char *code, struct frost_err *err);
 
 /* Value parsers, exposed for reuse and tests. Return -1 on bad input. */
 FROST_WUR int config_parse_duration_ms(const char *s, uint64_t *out_ms);

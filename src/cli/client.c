@@ -154,20 +154,12 @@ static int read_small_file(const char *path, struct buf *out, struct frost_err *
         return errno == ENOENT ? 1
                                : frost_err_set(err, 400, "InvalidConfig", "%s: cannot open: %s",
                                                path, strerror(errno));
-    for (;;) {
-        if (buf_reserve(out, 4096) < 0)
-            return frost_err_set(err, 400, "InvalidConfig", "%s: larger than %zu bytes", path,
-                                 out->limit - 4096);
-        ssize_t r = read(fd, out->data + out->len, 4096);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return frost_err_set(err, 400, "InvalidConfig", "%s: cannot read: %s", path,
-                                 strerror(errno));
-        if (r == 0)
-            return 0;
-        out->len += (size_t)r;
-    }
+    if (buf_read_fd(out, fd) == 0)
+        return 0;
+    if (errno == EMSGSIZE)
+        return frost_err_set(err, 400, "InvalidConfig", "%s: larger than %zu bytes", path,
+                             out->limit);
+    return frost_err_set(err, 400, "InvalidConfig", "%s: cannot read: %s", path, strerror(errno));
 }
 
 /* ~/.frost/config: a YAML mapping of endpoint, access_key_id and

@@ -562,12 +562,9 @@ static void drain_poll(uv_timer_t *t)
     uv_timer_start(&in->probe_timer, drain_poll, 10, 0);
 }
 
-/* Kill everything that is left and wait until the group is empty. */
-static void teardown(struct rt_instance *in)
+/* Stops timers and abandons the probe and hook requests in flight. */
+static void cancel_io(struct rt_instance *in)
 {
-    if (in->tearing_down)
-        return;
-    in->tearing_down = true;
     uv_timer_stop(&in->timer);
     uv_timer_stop(&in->probe_timer);
     if (in->probe_req) {
@@ -578,6 +575,15 @@ static void teardown(struct rt_instance *in)
         http_creq_abort(in->hook_req);
         in->hook_req = NULL;
     }
+}
+
+/* Kill everything that is left and wait until the group is empty. */
+static void teardown(struct rt_instance *in)
+{
+    if (in->tearing_down)
+        return;
+    in->tearing_down = true;
+    cancel_io(in);
     if (in->probe_tcp_busy && !uv_is_closing((uv_handle_t *)&in->probe_tcp))
         uv_close((uv_handle_t *)&in->probe_tcp, tcp_probe_closed);
     if (in->freeze_done) {
@@ -1203,16 +1209,7 @@ void rt_stop(struct rt_instance *in)
     in->stop_requested = true;
     bool was_ready = in->state == RT_READY;
     in->state = RT_STOPPING;
-    uv_timer_stop(&in->timer);
-    uv_timer_stop(&in->probe_timer);
-    if (in->probe_req) {
-        http_creq_abort(in->probe_req);
-        in->probe_req = NULL;
-    }
-    if (in->hook_req) {
-        http_creq_abort(in->hook_req);
-        in->hook_req = NULL;
-    }
+    cancel_io(in);
     if (was_ready && in->has_prestop && in->proc_alive) {
         if (in->frozen)
             unfreeze_now(in); /* the pre-stop hook needs a running process */

@@ -13,6 +13,8 @@
 #include "base/buf.h"
 #include "spec/syaml.h"
 
+#include "base/config.h"
+
 #define CODE "InvalidTemplate"
 
 /* Nesting and expansion bounds: an alias may point at a node containing
@@ -928,20 +930,6 @@ static int read_root(struct ctx *c, const yaml_node_t *root, struct spec_syaml *
     return more;
 }
 
-static int syntax_error(const yaml_parser_t *p, const char *path, const char *text, size_t len,
-                        struct frost_err *err)
-{
-    if (p->error == YAML_MEMORY_ERROR)
-        return frost_err_set(err, 500, "InternalError", "%s: out of memory parsing YAML", path);
-    char ctx[128] = "";
-    if (p->context)
-        snprintf(ctx, sizeof(ctx), " (%s on line %zu)", p->context, p->context_mark.line + 1);
-    size_t at = p->problem_mark.index;
-    const char *tab = at < len && text[at] == '\t' ? "; YAML indents with spaces, not tabs" : "";
-    return frost_err_set(err, 400, CODE, "%s:%zu: YAML syntax error: %s%s%s", path,
-                         p->problem_mark.line + 1, p->problem ? p->problem : "malformed", ctx, tab);
-}
-
 int spec_syaml_parse(const char *text, size_t len, const char *path, char *const *envp,
                      struct spec_syaml **out, struct frost_err *err)
 {
@@ -960,7 +948,7 @@ int spec_syaml_parse(const char *text, size_t len, const char *path, char *const
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        syntax_error(&parser, path, text, len, err);
+        config_yaml_syntax_error(&parser, path, text, len, CODE, err);
         goto out;
     }
     doc_ok = true;
@@ -983,7 +971,7 @@ int spec_syaml_parse(const char *text, size_t len, const char *path, char *const
     yaml_document_delete(&doc);
     doc_ok = false;
     if (!yaml_parser_load(&parser, &doc)) {
-        syntax_error(&parser, path, text, len, err);
+        config_yaml_syntax_error(&parser, path, text, len, CODE, err);
         goto out;
     }
     doc_ok = true;
