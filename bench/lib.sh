@@ -107,13 +107,18 @@ json_get() {
 # ---- Frost ---------------------------------------------------------------------------------
 
 # frost_start FROST [serve args...]: starts frost serve on a free loopback port with a data
-# dir in the work dir, pinned with the servers. Sets FROST_ADDR, FROST_PID, FROST_DATA.
+# dir in the work dir, pinned with the servers. Sets FROST_ADDR, FROST_PID, FROST_DATA and
+# FROST_BIN. It runs a copy of FROST: Frost starts its instances through its own binary
+# (`frost __exec`), so a rebuild of build/frost during the run would make starts fail.
 frost_start() {
   local frost=$1
   shift
   [ -x "$frost" ] || bench_die "$frost not found or not executable (make build)"
+  FROST_BIN="$BENCH_WORK/frost"
+  cp "$frost" "$FROST_BIN"
+  chmod 755 "$FROST_BIN"
   FROST_DATA="$BENCH_WORK/frost-data"
-  bench_bg "$BENCH_WORK/frost.out" "${PIN_SERVER[@]}" "$frost" serve --listen 127.0.0.1:0 \
+  bench_bg "$BENCH_WORK/frost.out" "${PIN_SERVER[@]}" "$FROST_BIN" serve --listen 127.0.0.1:0 \
     --data-dir "$FROST_DATA" --log-file "$BENCH_WORK/frost.log" "$@"
   FROST_PID=$BG_PID
   local deadline=$((SECONDS + 15))
@@ -141,10 +146,10 @@ frost_invocations_available() {
 
 FROST_SKIP_MSG="frost invocations not available yet"
 
-# frost_deploy FROST S_YAML: deploy with the frost CLI (unsigned: no keys on loopback).
+# frost_deploy S_YAML: deploy with the frost CLI (unsigned: no keys on loopback).
 frost_deploy() {
-  FROST_ENDPOINT="http://$FROST_ADDR" "$1" deploy -t "$2" >"$BENCH_WORK/deploy.out" 2>&1 ||
-    { cat "$BENCH_WORK/deploy.out" >&2; bench_die "frost deploy $2 failed"; }
+  FROST_ENDPOINT="http://$FROST_ADDR" "$FROST_BIN" deploy -t "$1" >"$BENCH_WORK/deploy.out" 2>&1 ||
+    { cat "$BENCH_WORK/deploy.out" >&2; bench_die "frost deploy $1 failed"; }
 }
 
 # frost_ready_instances FN: how many instances of FN ListInstances reports ready (0 when the

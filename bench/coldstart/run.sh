@@ -71,7 +71,7 @@ resources:
       instanceConcurrency: 1
       idleTimeout: $IDLE_TIMEOUT
 YAML
-  frost_deploy "$FROST" "$dir/s.yaml"
+  frost_deploy "$dir/s.yaml"
 }
 
 # run_frost: the N scale-from-zero requests.

@@ -162,7 +162,7 @@ resources:
       concurrencyConfig:
         reservedConcurrency: $INSTANCES
 YAML
-  frost_deploy "$FROST" "$dir/s.yaml"
+  frost_deploy "$dir/s.yaml"
   case "${FROST_DISPATCH_PATH:-invoke}" in
     invoke) FROST_URL="http://$FROST_ADDR/2023-03-30/functions/$fn/invocations"; FROST_METHOD=POST ;;
     trigger) FROST_URL="http://$FROST_ADDR/fn/$fn/"; FROST_METHOD=GET ;;

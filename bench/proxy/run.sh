@@ -124,7 +124,7 @@ resources:
             authType: anonymous
             methods: [GET, POST]
 YAML
-  frost_deploy "$FROST" "$dir/s.yaml"
+  frost_deploy "$dir/s.yaml"
   URL[frost-trigger]="http://$FROST_ADDR/fn/$fn/"
   URL[frost-invoke]="http://$FROST_ADDR/2023-03-30/functions/$fn/invocations"
   printf 'wrk.method = "POST"\n' >"$BENCH_WORK/post.lua"
