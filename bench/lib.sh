@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # bench/lib.sh: shared helpers for the benchmark scripts (sourced, not run).
 #
 # Each script: `source "$(dirname "$0")/../lib.sh"`, then `bench_init NAME` (a work dir in
@@ -5,7 +6,6 @@
 # work dir), then bench_bg/free_port/wait_http... Processes are stopped by pid only.
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO_DIR=$(dirname "$BENCH_DIR")
 LOADGEN="$BENCH_DIR/loadgen/loadgen"
 UPSTREAM="$BENCH_DIR/upstream/upstream"
 

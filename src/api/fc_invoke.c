@@ -145,18 +145,24 @@ static void trigger(struct http_request *req, void *ud)
         http_respond_error(req, 404, "FunctionNotFound", "function %s does not exist", fn);
         return;
     }
-    struct spec_http_trigger ht;
     struct spec_trigger *t;
     for (t = f->triggers; t; t = t->next) {
-        const char *type = json_string_value(json_object_get(t->doc, "triggerType"));
-        struct frost_err err;
-        if (type && strcmp(type, "http") == 0 && spec_http_trigger_parse(t->doc, &ht, &err) == 0)
+        if (t->http_state == 0) {
+            const char *type = json_string_value(json_object_get(t->doc, "triggerType"));
+            struct frost_err err;
+            t->http_state = type && strcmp(type, "http") == 0 &&
+                                    spec_http_trigger_parse(t->doc, &t->http, &err) == 0
+                                ? 1
+                                : -1;
+        }
+        if (t->http_state == 1)
             break;
     }
     if (!t) {
         http_respond_error(req, 404, "TriggerNotFound", "function %s has no http trigger", fn);
         return;
     }
+    const struct spec_http_trigger ht = t->http;
     const char *method = http_req_method(req);
     unsigned bit = spec_http_method_bit(method, strlen(method));
     if (!(ht.methods & bit)) {

@@ -190,6 +190,7 @@ int spec_fn_trigger_put(struct spec_fn *f, const char *name, json_t *doc)
     if (t) {
         json_decref(t->doc);
         t->doc = doc;
+        t->http_state = 0;
         f->version++;
         return 0;
     }

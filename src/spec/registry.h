@@ -12,11 +12,17 @@
 #include <stdint.h>
 
 #include "base/util.h"
+#include "spec/spec.h"
 
 struct spec_trigger {
     struct spec_trigger *next; /* sorted by name */
     char *name;
     json_t *doc;
+    /* The parsed http trigger, so requests do not re-parse triggerConfig:
+     * 0 = not looked at yet, 1 = http (in `http`), -1 = another type. Reset
+     * whenever doc changes. */
+    int http_state;
+    struct spec_http_trigger http;
 };
 
 struct spec_fn {
