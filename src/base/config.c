@@ -85,6 +85,7 @@ static const struct key keys[] = {
     UINT("runtime.pids_max", runtime.pids_max, 0, 4194304, "1024"),
     SIZE("runtime.log_max_bytes", runtime.log_max_bytes, 4 * KiB, GiB, "10MiB"),
     UINT("runtime.log_keep", runtime.log_keep, 1, 100, "3"),
+    BOOL("runtime.cgroup_favordynmods", runtime.cgroup_favordynmods, "true"),
     DURATION("sched.keepalive", sched.keepalive_ms, 1, DAY_MS, "300s"),
     UINT("sched.max_queue", sched.max_queue, 0, 1000000, "1000"),
     UINT("sched.max_instances", sched.max_instances, 1, 100000, "32"),

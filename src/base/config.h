@@ -50,6 +50,7 @@ struct frost_runtime_config {
     uint64_t pids_max;         /* processes per instance */
     size_t log_max_bytes;      /* per log file, before rotation */
     uint64_t log_keep;         /* rotated files kept per instance */
+    int cgroup_favordynmods;   /* remount cgroup2 with favordynmods (faster starts) */
 };
 
 struct frost_sched_config {

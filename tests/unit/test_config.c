@@ -692,6 +692,7 @@ static void test_dump_format(void **state)
                            "  pids_max: 1024\n"
                            "  log_max_bytes: 10MiB\n"
                            "  log_keep: 3\n"
+                           "  cgroup_favordynmods: true\n"
                            "sched:\n"
                            "  keepalive: 5m\n"
                            "  max_queue: 1000\n"
