@@ -117,6 +117,10 @@ frost_start() {
   FROST_BIN="$BENCH_WORK/frost"
   cp "$frost" "$FROST_BIN"
   chmod 755 "$FROST_BIN"
+  # Its exec helper goes along: instances start through it when it is beside frost.
+  if [ -x "$(dirname "$frost")/frost-exec" ]; then
+    cp "$(dirname "$frost")/frost-exec" "$BENCH_WORK/frost-exec"
+  fi
   FROST_DATA="$BENCH_WORK/frost-data"
   bench_bg "$BENCH_WORK/frost.out" "${PIN_SERVER[@]}" "$FROST_BIN" serve --listen 127.0.0.1:0 \
     --data-dir "$FROST_DATA" --log-file "$BENCH_WORK/frost.log" "$@"

@@ -31,15 +31,16 @@
 /* Most functions listen within this long of spawning: probe at the fastest
  * pace until then, so readiness is seen within PROBE_MIN_MS, then back off. */
 #define PROBE_FAST_MS 300
-#define PROBE_MAX_MS 200
-#define DRAIN_MAX_MS 5000
-#define HOOK_HEADERS 8
+#define PROBE_MAX_MS  200
+#define DRAIN_MAX_MS  5000
+#define HOOK_HEADERS  8
 
 struct rt {
     uv_loop_t *loop;
     const struct frost_config *cfg;
     struct http_client *client;
     char exe[PATH_MAX];
+    char helper[PATH_MAX]; /* frost-exec beside the binary, or "" (then frost __exec) */
     struct cg_root cg;
     bool favordynmods_tried;
     bool cg_ok;
@@ -847,9 +848,8 @@ static void probe_result(struct rt_instance *in, bool ok, const char *why)
         unsigned next = in->probe == PROBE_HTTP && in->successes > 0 ? (unsigned)in->hc_period_ms
                                                                      : in->probe_backoff_ms;
         if ((clock_mono_ns() - in->t_spawn_ns) / 1000000 > PROBE_FAST_MS)
-            in->probe_backoff_ms = in->probe_backoff_ms * 2 > PROBE_MAX_MS
-                                       ? PROBE_MAX_MS
-                                       : in->probe_backoff_ms * 2;
+            in->probe_backoff_ms =
+                in->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : in->probe_backoff_ms * 2;
         schedule_probe(in, next);
         return;
     }
@@ -1060,8 +1060,12 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     char uid[16], gid[16];
     char *args[MAX_ARGS + 32];
     size_t na = 0;
-    args[na++] = rt->exe;
-    args[na++] = "__exec";
+    if (rt->helper[0]) {
+        args[na++] = rt->helper;
+    } else {
+        args[na++] = rt->exe;
+        args[na++] = "__exec";
+    }
     for (size_t i = 0; i < n_procs; i++) {
         args[na++] = "--cgroup";
         args[na++] = procs[i];
@@ -1103,7 +1107,7 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     };
     uv_process_options_t po = {
         .exit_cb = on_proc_exit,
-        .file = rt->exe,
+        .file = rt->helper[0] ? rt->helper : rt->exe,
         .args = args,
         .env = env.v,
         .stdio_count = 3,
@@ -1497,14 +1501,15 @@ static void favor_dynmods(void)
         _exit(127);
     }
     int status = 0;
-    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-        WEXITSTATUS(status) == 0)
-        log_info("cgroup_favordynmods", "mount=%s detail=\"instance starts no longer wait for "
-                                        "an RCU grace period\"",
+    if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        log_info("cgroup_favordynmods",
+                 "mount=%s detail=\"instance starts no longer wait for "
+                 "an RCU grace period\"",
                  mnt);
     else
-        log_warn("cgroup_favordynmods_failed", "mount=%s detail=\"kernel older than 6.0? "
-                                               "cold starts pay a cgroup migration delay\"",
+        log_warn("cgroup_favordynmods_failed",
+                 "mount=%s detail=\"kernel older than 6.0? "
+                 "cold starts pay a cgroup migration delay\"",
                  mnt);
 }
 
@@ -1525,6 +1530,14 @@ int rt_new(const struct rt_opts *o, struct rt **out, struct frost_err *err)
             return frost_err_errno(err, errno, "cannot find the frost binary (/proc/self/exe)");
         }
         rt->exe[n] = 0;
+    }
+    /* The small static helper, when installed beside this binary. */
+    char *slash = strrchr(rt->exe, '/');
+    if (slash) {
+        snprintf(rt->helper, sizeof(rt->helper), "%.*s/frost-exec", (int)(slash - rt->exe),
+                 rt->exe);
+        if (access(rt->helper, X_OK) != 0)
+            rt->helper[0] = 0;
     }
     if (config_port_range(o->cfg->runtime.port_range, &rt->port_first, &rt->port_last) < 0) {
         free(rt);
