@@ -21,22 +21,18 @@ struct proxy {
     uint64_t start_us;
 };
 
-static bool named_in_connection(const struct http_header *h, size_t n, const char *name, size_t len)
+/* The Connection header of a message, which names more hop-by-hop headers. */
+static const struct http_header *connection_of(const struct http_header *h, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == 10 && strncasecmp(h[i].name, "connection", 10) == 0 &&
-            http_token_list_has(h[i].value, h[i].value_len, name, len))
-            return true;
-    }
-    return false;
+    return http_header_find(h, n, "connection");
 }
 
-static bool drop_header(const struct http_header *all, size_t n, const struct http_header *h)
+static bool drop_header(const struct http_header *conn, const struct http_header *h)
 {
     return http_header_is_hop_by_hop(h->name, h->name_len) ||
            (h->name_len == 14 && strncasecmp(h->name, "content-length", 14) == 0) ||
            (h->name_len == 6 && strncasecmp(h->name, "expect", 6) == 0) ||
-           named_in_connection(all, n, h->name, h->name_len);
+           (conn && http_token_list_has(conn->value, conn->value_len, h->name, h->name_len));
 }
 
 static void finish(struct proxy *p)
@@ -66,10 +62,10 @@ static void up_head(struct http_creq *q, const struct http_msg *m, void *ud)
         return;
     struct http_header h[HTTP_MAX_HEADERS + MAX_RESP_ADD];
     size_t n = 0;
+    const struct http_header *conn = connection_of(m->headers, m->n_headers);
     for (size_t i = 0; i < m->n_headers; i++) {
         const struct http_header *x = &m->headers[i];
-        if (drop_header(m->headers, m->n_headers, x) ||
-            (x->name_len == 4 && strncasecmp(x->name, "date", 4) == 0) ||
+        if (drop_header(conn, x) || (x->name_len == 4 && strncasecmp(x->name, "date", 4) == 0) ||
             (x->name_len == 6 && strncasecmp(x->name, "server", 6) == 0) ||
             (x->name_len == 15 && strncasecmp(x->name, "x-fc-request-id", 15) == 0))
             continue;
@@ -192,11 +188,12 @@ int http_proxy(struct http_request *req, struct http_client *cl, const struct ht
     struct http_header h[HTTP_MAX_HEADERS * 2];
     size_t n = 0;
     size_t drop_len = o->drop_req_header ? strlen(o->drop_req_header) : 0;
+    const struct http_header *conn = connection_of(in, nin);
     for (size_t i = 0; i < nin; i++) {
         if (drop_len && in[i].name_len == drop_len &&
             strncasecmp(in[i].name, o->drop_req_header, drop_len) == 0)
             continue;
-        if (!drop_header(in, nin, &in[i]))
+        if (!drop_header(conn, &in[i]))
             h[n++] = in[i];
     }
     for (size_t i = 0; i < o->n_add_req && n < ARRAY_LEN(h); i++)

@@ -16,6 +16,7 @@ struct router_route {
     char method[16];
     struct seg segs[ROUTER_MAX_SEGS];
     size_t n_segs;
+    bool has_rest; /* ends in {name...}: matches paths of n_segs - 1 segments or more */
     http_handler_fn handler;
     void *ud;
     struct http_route_opts opts;
@@ -88,6 +89,7 @@ int router_add(struct router *r, const char *method, const char *pattern, http_h
         }
         if (!s->text)
             goto bad;
+        rt->has_rest = rt->has_rest || s->rest;
         rt->n_segs++;
         if (!end)
             break;
@@ -156,7 +158,13 @@ int router_match(const struct router *r, const char *method, const char *path,
     size_t allow_used = 0;
     if (allow_len)
         allow[0] = 0;
+    /* Segment count first: it rules out most routes without looking at text. */
+    size_t segs = 1;
+    for (const char *p = path + 1; *p; p++)
+        segs += *p == '/';
     for (const struct router_route *rt = r->head; rt; rt = rt->next) {
+        if (rt->has_rest ? segs + 1 < rt->n_segs : segs != rt->n_segs)
+            continue;
         int k = match_route(rt, path, m);
         if (k < 0)
             return 400;

@@ -295,10 +295,23 @@ static void write_head(struct conn *c, struct buf *o, int status, const struct h
         rc |= buf_append(o, h[i].value, h[i].value_len);
         rc |= buf_append(o, "\r\n", 2);
     }
-    rc |= buf_printf(o, "Date: %s\r\nServer: frost\r\nx-fc-request-id: %s\r\n", http_date_now(),
-                     r->id);
+    /* Hot path: plain appends, no printf. */
+    rc |= buf_append(o, "Date: ", 6);
+    rc |= buf_append_str(o, http_date_now());
+    rc |= buf_append_str(o, "\r\nServer: frost\r\nx-fc-request-id: ");
+    rc |= buf_append_str(o, r->id);
+    rc |= buf_append(o, "\r\n", 2);
     if (content_length >= 0) {
-        rc |= buf_printf(o, "Content-Length: %lld\r\n", (long long)content_length);
+        char num[24];
+        size_t k = sizeof(num);
+        uint64_t v = (uint64_t)content_length;
+        do {
+            num[--k] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        rc |= buf_append(o, "Content-Length: ", 16);
+        rc |= buf_append(o, num + k, sizeof(num) - k);
+        rc |= buf_append(o, "\r\n", 2);
     } else if (!v10 && status != 204 && status != 304) {
         rc |= buf_append_str(o, "Transfer-Encoding: chunked\r\n");
         r->resp_chunked = true;
