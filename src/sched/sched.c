@@ -28,7 +28,10 @@ struct inst {
     uint64_t last_used_ms;
     double cpu;
     uint64_t memory;
-    uv_timer_t idle; /* keep-alive: stop after this long without requests */
+    /* per-request header values, formatted once per instance */
+    char tmo[16], mem[16];
+    const char *handler, *checksum; /* point into doc */
+    uv_timer_t idle;                /* keep-alive: stop after this long without requests */
     bool idle_open;
 };
 
@@ -451,6 +454,10 @@ static int start_instance(struct pool *p)
     in->slots = fn_int(p->doc, "instanceConcurrency", SPEC_DEFAULT_INSTANCE_CONCURRENCY);
     in->cpu = json_number_value(json_object_get(p->doc, "cpu"));
     in->memory = (uint64_t)fn_int(p->doc, "memorySize", SPEC_DEFAULT_MEMORY_MB) << 20;
+    snprintf(in->tmo, sizeof(in->tmo), "%d", timeout_s(in->doc));
+    snprintf(in->mem, sizeof(in->mem), "%d", fn_int(in->doc, "memorySize", SPEC_DEFAULT_MEMORY_MB));
+    in->handler = json_string_value(json_object_get(in->doc, "handler"));
+    in->checksum = json_string_value(json_object_get(in->doc, "codeChecksum"));
     char code[PATH_MAX] = "";
     const char *sum = json_string_value(json_object_get(p->doc, "codeChecksum"));
     if (sum)
@@ -573,11 +580,9 @@ static void start_call(struct inst *in, struct call *c)
     uv_timer_stop(&in->idle);
 
     const json_t *doc = in->doc;
-    char tmo[16], mem[16], log_b64[8192] = "";
-    snprintf(tmo, sizeof(tmo), "%d", timeout_s(doc));
-    snprintf(mem, sizeof(mem), "%d", fn_int(doc, "memorySize", SPEC_DEFAULT_MEMORY_MB));
+    const char *tmo = in->tmo, *mem = in->mem, *handler = in->handler;
+    char log_b64[8192]; /* filled only for x-fc-log-type: Tail */
     const char *rid = http_req_id(c->req);
-    const char *handler = json_string_value(json_object_get(doc, "handler"));
     bool invoke = c->c.kind == SCHED_INVOKE;
     struct http_header add[12];
     size_t n = 0;
@@ -597,7 +602,7 @@ static void start_call(struct inst *in, struct call *c)
     if (invoke)
         add[n++] = (struct http_header){"Content-Type", 12, "application/octet-stream", 24};
     const char *iid = rt_instance_id(in->rt);
-    const char *sum = json_string_value(json_object_get(doc, "codeChecksum"));
+    const char *sum = in->checksum;
     struct http_header resp[4];
     size_t nr = 0;
     resp[nr++] = (struct http_header){"x-fc-instance-id", 16, iid, strlen(iid)};
