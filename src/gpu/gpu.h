@@ -25,10 +25,10 @@
 
 struct gpu_device {
     int index;
-    char uuid[64];      /* "GPU-…" (sim: "GPU-sim-…") */
-    char name[64];      /* "Tesla T4 (simulated)" */
-    char type[32];      /* "T4", "A10", … the class gpuType maps to */
-    uint64_t memory_mb; /* total */
+    char uuid[64];        /* "GPU-…" (sim: "GPU-sim-…") */
+    char name[64];        /* "Tesla T4 (simulated)" */
+    char type[32];        /* "T4", "A10", … the class gpuType maps to */
+    uint64_t memory_mb;   /* total */
     uint64_t reserved_mb; /* held by placements */
     bool simulated;
 };
@@ -43,14 +43,19 @@ struct gpu_opts {
     /* Host↔device copy bandwidth the sim backend models, bytes/s (0 = 25 GB/s). */
     uint64_t sim_bandwidth;
     /* Most whole cards in use at once across the node (FC's regional quota;
-     * seed 004 says 30). A slice counts as a card while it holds any of one. */
+     * seed 004 says 30). A slice counts as a card while it holds any of one.
+     * 0 = no quota. */
     unsigned card_quota;
     /* "fc.gpu.tesla.1=T4,fc.gpu.ampere.1=A10,…": FC gpuType → device type.
      * NULL or "" = the built-in mapping (see docs/gpu.md). */
     const char *type_map;
 };
 
+/* Errors: 400 "InvalidConfig" naming the bad part of spec or type_map. */
 FROST_WUR int gpu_new(const struct gpu_opts *o, struct gpu **out, struct frost_err *err);
+/* Precondition: no checkpoint/restore in flight (run the loop until every
+ * done has fired); asserted. Placements still held are the caller's to
+ * release first. NULL is fine. */
 void gpu_free(struct gpu *g);
 
 /* "sim", "none". */
@@ -66,7 +71,8 @@ const struct gpu_device *gpu_device(const struct gpu *g, size_t i);
  * device of the type exists at all. Never over-commits. */
 FROST_WUR int gpu_place(struct gpu *g, const char *fc_gpu_type, uint64_t memory_mb,
                         struct gpu_placement **out, struct frost_err *err);
-/* Gives the slice back. NULL is fine. */
+/* Gives the slice back. NULL is fine. During a checkpoint/restore the release
+ * is finished when the work reports back, and done is then not called. */
 void gpu_release(struct gpu *g, struct gpu_placement *p);
 
 const struct gpu_device *gpu_placement_device(const struct gpu_placement *p);
@@ -83,13 +89,22 @@ char *const *gpu_placement_env(const struct gpu_placement *p);
  * same device, or another of the same type when that one is full — and puts
  * the state back. done runs on the loop with status 0 or < 0 (err says why;
  * a failed restore leaves the instance unusable: replace it). The sim backend
- * sleeps the modelled copy time on the thread pool. */
+ * sleeps the modelled copy time on the thread pool.
+ * A second call while one is in flight, checkpointing a checkpointed
+ * placement or restoring a running one fails with 409 "Conflict" through
+ * done before the call returns; so does a restore with no room (503
+ * "ResourceExhausted", placement stays checkpointed) — restore reserves the
+ * device memory before copying, since a restore that runs out of memory can
+ * wedge the process. p NULL (instance without GPU): done(NULL, 0, NULL, ud)
+ * at once. Restore may move p to another device: re-read its device and env. */
 typedef void (*gpu_done_fn)(struct gpu_placement *p, int status, const struct frost_err *err,
                             void *ud);
-void gpu_checkpoint(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done,
-                    void *ud);
+void gpu_checkpoint(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done, void *ud);
 void gpu_restore(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done, void *ud);
 bool gpu_placement_checkpointed(const struct gpu_placement *p);
+/* Modelled host<->device copy time of p's last checkpoint or restore, in ns
+ * (sim: slice bytes / sim_bandwidth); 0 before the first one. */
+uint64_t gpu_placement_copy_ns(const struct gpu_placement *p);
 
 struct gpu_usage {
     uint64_t memory_mb, reserved_mb; /* over all devices */
