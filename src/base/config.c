@@ -91,6 +91,10 @@ static const struct key keys[] = {
     UINT("sched.max_instances", sched.max_instances, 1, 100000, "32"),
     UINT("sched.node_cpus", sched.node_cpus, 0, 100000, "0"),
     SIZE("sched.node_memory", sched.node_memory, 0, 1024 * GiB, "0"),
+    STR("gpu.devices", gpu.devices, "none"),
+    UINT("gpu.card_quota", gpu.card_quota, 0, 100000, "30"),
+    SIZE("gpu.sim_bandwidth", gpu.sim_bandwidth, 1, 1024 * GiB, "25GB"),
+    STR("gpu.type_map", gpu.type_map, ""),
 };
 
 /* ---- value parsing ------------------------------------------------------ */

@@ -61,6 +61,13 @@ struct frost_sched_config {
     size_t node_memory;     /* 0 = the memory of this machine */
 };
 
+struct frost_gpu_config {
+    char devices[512];    /* "none", "sim:2x24GB", "sim:1xT4-16GB,1xA10-24GB" */
+    uint64_t card_quota;  /* cards in use at once, node-wide (FC's default 30) */
+    size_t sim_bandwidth; /* bytes/s the sim backend models for checkpoint/restore */
+    char type_map[512];   /* "fc.gpu.tesla.1=T4,…"; empty = the built-in mapping */
+};
+
 struct frost_auth_config {
     /* "ID:SECRET[,ID:SECRET…]": access keys that may sign API requests
      * (ACS3-HMAC-SHA256). Empty = unsigned requests, allowed on loopback only. */
@@ -78,6 +85,7 @@ struct frost_config {
     struct frost_auth_config auth;
     struct frost_runtime_config runtime;
     struct frost_sched_config sched;
+    struct frost_gpu_config gpu;
     char trigger_domain[256]; /* "D": HTTP triggers also answer at {function}.D */
 };
 

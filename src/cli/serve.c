@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "gpu/gpu.h"
 #include "runtime/rt.h"
 #include "sched/sched.h"
 #include "spec/registry.h"
@@ -42,6 +43,7 @@ static const char serve_usage[] =
     "  --log-level LEVEL    debug, info, warn, error, off         [info]\n"
     "  --log-file FILE      append logs to FILE instead of stderr\n"
     "  --trigger-domain D   serve HTTP triggers also at host FUNCTION.D\n"
+    "  --gpus SPEC          GPUs of this node: none, sim:2x24GB, sim:1xT4-16GB,...\n"
     "  --set KEY=VALUE      set any configuration key, e.g. --set http.header_timeout=5s\n"
     "  --print-config       print the effective configuration as YAML and exit\n"
     "  --test-routes        also serve the /_test/* diagnostic routes (for tests)\n"
@@ -67,6 +69,7 @@ struct serve {
     struct api_fc *fc;
     struct rt *rt;
     struct sched *sched;
+    struct gpu *gpu;
     char pid_path[PATH_MAX + 16];
     char addr_path[PATH_MAX + 16];
     int pid_fd;
@@ -196,7 +199,8 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
         O_PRINT,
         O_TEST,
         O_UP,
-        O_DOMAIN
+        O_DOMAIN,
+        O_GPUS
     };
     static const struct option opts[] = {
         {"config", required_argument, NULL, O_CONFIG},
@@ -209,6 +213,7 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
         {"test-routes", no_argument, NULL, O_TEST},
         {"test-upstream", required_argument, NULL, O_UP},
         {"trigger-domain", required_argument, NULL, O_DOMAIN},
+        {"gpus", required_argument, NULL, O_GPUS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -253,6 +258,9 @@ static int load_config(struct serve *sv, int argc, char **argv, bool *print_only
             break;
         case O_DOMAIN:
             rc = config_set(&sv->cfg, "trigger_domain", optarg, "--trigger-domain", err);
+            break;
+        case O_GPUS:
+            rc = config_set(&sv->cfg, "gpu.devices", optarg, "--gpus", err);
             break;
         case O_SET: {
             char key[128];
@@ -337,8 +345,24 @@ static int open_sched(struct serve *sv, struct frost_err *err)
     sv->reg = spec_registry_new();
     if (!sv->reg)
         return frost_err_set(err, 500, "InternalError", "out of memory");
-    struct sched_opts so = {
-        .loop = &sv->loop, .cfg = &sv->cfg, .reg = sv->reg, .rt = sv->rt, .client = sv->client};
+    struct gpu_opts go = {
+        .loop = &sv->loop,
+        .spec = sv->cfg.gpu.devices,
+        .sim_bandwidth = sv->cfg.gpu.sim_bandwidth,
+        .card_quota = (unsigned)sv->cfg.gpu.card_quota,
+        .type_map = sv->cfg.gpu.type_map,
+    };
+    if (gpu_new(&go, &sv->gpu, err) < 0)
+        return frost_err_prefix(err, "gpu.devices");
+    if (gpu_count(sv->gpu))
+        log_info("gpus", "backend=%s devices=%zu detail=\"%s\"", gpu_backend(sv->gpu),
+                 gpu_count(sv->gpu), gpu_device(sv->gpu, 0)->name);
+    struct sched_opts so = {.loop = &sv->loop,
+                            .cfg = &sv->cfg,
+                            .reg = sv->reg,
+                            .rt = sv->rt,
+                            .client = sv->client,
+                            .gpu = sv->gpu};
     return sched_new(&so, &sv->sched, err);
 }
 
@@ -461,6 +485,7 @@ out_loop:
     api_fc_free(sv->fc);
     sched_free(sv->sched);
     rt_free(sv->rt);
+    gpu_free(sv->gpu);
     spec_registry_free(sv->reg);
     api_auth_free(sv->auth);
     uv_walk(&sv->loop, close_walk, NULL);

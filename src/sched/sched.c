@@ -31,6 +31,7 @@ struct inst {
     /* per-request header values, formatted once per instance */
     char tmo[16], mem[16];
     const char *handler, *checksum; /* point into doc */
+    struct gpu_placement *gpu;      /* its GPU slice, or NULL */
     uv_timer_t idle;                /* keep-alive: stop after this long without requests */
     bool idle_open;
 };
@@ -69,6 +70,7 @@ struct sched {
     struct spec_registry *reg;
     struct rt *rt;
     struct http_client *client;
+    struct gpu *gpu;
     struct pool *buckets[POOL_BUCKETS];
     double cpu_capacity, cpu_used;
     uint64_t mem_capacity, mem_used;
@@ -287,6 +289,15 @@ static void idle_closed(uv_handle_t *h)
     free(in);
 }
 
+/* gpuConfig.gpuMemorySize (MB) and gpuType of a function, 0 when it has no GPU. */
+static uint64_t gpu_need(const json_t *doc, const char **type)
+{
+    const json_t *g = json_object_get(doc, "gpuConfig");
+    *type = json_string_value(json_object_get(g, "gpuType"));
+    const json_t *m = json_object_get(g, "gpuMemorySize");
+    return json_is_integer(m) && json_integer_value(m) > 0 ? (uint64_t)json_integer_value(m) : 0;
+}
+
 static void inst_unlink(struct inst *in)
 {
     struct pool *p = in->pool;
@@ -299,6 +310,8 @@ static void inst_unlink(struct inst *in)
     p->n_insts--;
     p->s->cpu_used -= in->cpu;
     p->s->mem_used -= in->memory;
+    gpu_release(p->s->gpu, in->gpu);
+    in->gpu = NULL;
 }
 
 static void inst_leave(struct inst *in);
@@ -462,16 +475,40 @@ static int start_instance(struct pool *p)
     const char *sum = json_string_value(json_object_get(p->doc, "codeChecksum"));
     if (sum)
         snprintf(code, sizeof(code), "%s/code/%s", s->cfg->data_dir, sum);
+    struct frost_err err = {0};
+    const char *gtype;
+    uint64_t gmb = gpu_need(p->doc, &gtype);
+    if (gmb) {
+        /* A GPU slice first: without one the instance must not start. */
+        if (!s->gpu || gpu_place(s->gpu, gtype, gmb, &in->gpu, &err) < 0) {
+            if (!s->gpu)
+                frost_err_set(&err, 400, "InvalidArgument",
+                              "function %s needs a GPU and this node has none (start frost "
+                              "serve with --gpus)",
+                              p->name);
+            json_decref(in->doc);
+            free(in);
+            if (err.status == 503) {
+                /* GPUs are busy: the requests wait for one to free up. */
+                log_debug("scale_blocked", "function=%s reason=\"%s\"", p->name, err.msg);
+                return -1;
+            }
+            fail_queue(p, 400, "ResourceExhausted", "PlatformError", err.msg);
+            return -1;
+        }
+    }
     struct rt_start_opts o = {
         .function_name = p->name,
         .fn = p->doc,
         .code_dir = code[0] ? code : NULL,
         .kind = "on-demand",
+        .extra_env = in->gpu ? gpu_placement_env(in->gpu) : NULL,
     };
-    struct frost_err err = {0};
     uv_timer_init(s->loop, &in->idle);
     in->idle.data = in;
     if (rt_start(s->rt, &o, on_rt_event, in, &in->rt, &err) < 0) {
+        gpu_release(s->gpu, in->gpu);
+        in->gpu = NULL;
         uv_close((uv_handle_t *)&in->idle, idle_closed);
         if (p->n_ready == 0 && p->n_starting == 0) {
             bool backoff = strcmp(err.code, "FunctionStartBackoff") == 0;
@@ -815,6 +852,7 @@ int sched_new(const struct sched_opts *o, struct sched **out, struct frost_err *
     s->reg = o->reg;
     s->rt = o->rt;
     s->client = o->client;
+    s->gpu = o->gpu;
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     s->cpu_capacity =
         o->cfg->sched.node_cpus ? (double)o->cfg->sched.node_cpus : (double)(cpus > 0 ? cpus : 1);

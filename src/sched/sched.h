@@ -30,6 +30,7 @@
 #include "base/util.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "gpu/gpu.h"
 #include "runtime/rt.h"
 #include "spec/registry.h"
 
@@ -41,6 +42,7 @@ struct sched_opts {
     struct spec_registry *reg;
     struct rt *rt;
     struct http_client *client;
+    struct gpu *gpu; /* GPU capacity; NULL = none */
 };
 
 FROST_WUR int sched_new(const struct sched_opts *o, struct sched **out, struct frost_err *err);

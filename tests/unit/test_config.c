@@ -698,7 +698,12 @@ static void test_dump_format(void **state)
                            "  max_queue: 1000\n"
                            "  max_instances: 32\n"
                            "  node_cpus: 0\n"
-                           "  node_memory: 0\n");
+                           "  node_memory: 0\n"
+                           "gpu:\n"
+                           "  devices: \"none\"\n"
+                           "  card_quota: 30\n"
+                           "  sim_bandwidth: 25000000000\n"
+                           "  type_map: \"\"\n");
     free(s);
 }
 
