@@ -94,18 +94,30 @@ static bool real_is_integral(double r, json_int_t *out)
     return true;
 }
 
+/* The member `key` of obj, or NULL with *rc = -1 when it is required and
+ * missing (err names it) or 0 when it may be absent. Sets *present. */
+static json_t *member(json_t *obj, const char *key, const char *parent, bool required,
+                      bool *present, int *rc, struct frost_err *err)
+{
+    json_t *v = spec__get(obj, key);
+    if (present)
+        *present = v != NULL;
+    *rc = 0;
+    if (!v && required) {
+        char path[SPEC_PATH_MAX];
+        *rc = spec__invalid(err, spec__path(path, sizeof(path), parent, key), "is required");
+    }
+    return v;
+}
+
 int spec__int(json_t *obj, const char *key, const char *parent, json_int_t min, json_int_t max,
               bool required, json_int_t *out, bool *present, struct frost_err *err)
 {
     char path[SPEC_PATH_MAX];
-    json_t *v = spec__get(obj, key);
-    if (present)
-        *present = v != NULL;
-    if (!v) {
-        if (required)
-            return spec__invalid(err, spec__path(path, sizeof(path), parent, key), "is required");
-        return 0;
-    }
+    int rc;
+    json_t *v = member(obj, key, parent, required, present, &rc, err);
+    if (!v)
+        return rc;
     json_int_t i;
     if (json_is_integer(v)) {
         i = json_integer_value(v);
@@ -139,14 +151,10 @@ int spec__number(json_t *obj, const char *key, const char *parent, bool required
                  bool *present, struct frost_err *err)
 {
     char path[SPEC_PATH_MAX];
-    json_t *v = spec__get(obj, key);
-    if (present)
-        *present = v != NULL;
-    if (!v) {
-        if (required)
-            return spec__invalid(err, spec__path(path, sizeof(path), parent, key), "is required");
-        return 0;
-    }
+    int rc;
+    json_t *v = member(obj, key, parent, required, present, &rc, err);
+    if (!v)
+        return rc;
     if (!json_is_number(v))
         return spec__invalid(err, spec__path(path, sizeof(path), parent, key),
                              "must be a number, got %s", spec__type_name(v));
@@ -159,14 +167,10 @@ int spec__bool(json_t *obj, const char *key, const char *parent, bool required, 
                bool *present, struct frost_err *err)
 {
     char path[SPEC_PATH_MAX];
-    json_t *v = spec__get(obj, key);
-    if (present)
-        *present = v != NULL;
-    if (!v) {
-        if (required)
-            return spec__invalid(err, spec__path(path, sizeof(path), parent, key), "is required");
-        return 0;
-    }
+    int rc;
+    json_t *v = member(obj, key, parent, required, present, &rc, err);
+    if (!v)
+        return rc;
     if (!json_is_boolean(v))
         return spec__invalid(err, spec__path(path, sizeof(path), parent, key),
                              "must be a boolean, got %s", spec__type_name(v));
@@ -195,13 +199,12 @@ int spec__string(json_t *obj, const char *key, const char *parent, bool required
                  bool nonempty, const char **out, struct frost_err *err)
 {
     char path[SPEC_PATH_MAX];
-    json_t *v = spec__get(obj, key);
+    int rc;
+    json_t *v = member(obj, key, parent, required, NULL, &rc, err);
     if (!v) {
-        if (required)
-            return spec__invalid(err, spec__path(path, sizeof(path), parent, key), "is required");
-        if (out)
+        if (rc == 0 && out)
             *out = NULL;
-        return 0;
+        return rc;
     }
     if (check_string_value(v, spec__path(path, sizeof(path), parent, key), maxlen, nonempty, err) <
         0)
