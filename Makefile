@@ -36,6 +36,8 @@ bench: deps build
 	@bash bench/proxy/run.sh $(BUILD)/frost
 	@bash bench/dispatch/run.sh $(BUILD)/frost
 	@bash bench/coldstart/run.sh $(BUILD)/frost
+	@bash bench/thaw/run.sh $(BUILD)/frost
+	@bash bench/async/run.sh $(BUILD)/frost
 
 format:
 	@find src tests bench -name '*.[ch]' -print0 | xargs -0 clang-format -i

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang clang-format llvm
   libuv1-dev libhttp-parser-dev libjansson-dev libyaml-dev libsqlite3-dev
-  libcurl4-openssl-dev libssl-dev libzip-dev libcmocka-dev
+  libcurl4-openssl-dev libssl-dev libzip-dev libcmocka-dev tzdata
   python3 python3-pytest
   nginx-light haproxy wrk curl procps
   libtesseract-dev libleptonica-dev tesseract-ocr-eng

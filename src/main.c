@@ -18,6 +18,9 @@ static const char usage[] =
     "  invoke     call a function and print its answer\n"
     "  instance   list a function's instances\n"
     "  logs       print what a function's instances wrote (-f to follow)\n"
+    "  task       list, get or stop async tasks (frost invoke --async submits them)\n"
+    "  bill       usage and cost per function, beside dedicated GPU cards\n"
+    "  top        a live view of functions, instances, GPUs and cost\n"
     "  version    print the version\n"
     "  help       show this help, or `frost help <command>`\n"
     "\n"
@@ -37,6 +40,9 @@ static const struct cmd cmds[] = {
     {"invoke", cli_invoke},
     {"instance", cli_instance},
     {"logs", cli_logs},
+    {"task", cli_task},
+    {"bill", cli_bill},
+    {"top", cli_top},
 };
 /* clang-format on */
 

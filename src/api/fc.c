@@ -194,6 +194,8 @@ static void apply(struct fc_write *w)
         return;
     if (w->slot) {
         spec_fn_set(f, w->slot, json_incref(w->value));
+        if (w->slot == &f->provision && w->a->sched)
+            sched_provision_changed(w->a->sched, f->name);
     } else if (w->trigger[0]) {
         if (!w->value)
             (void)spec_fn_trigger_del(f, w->trigger);
@@ -315,6 +317,8 @@ int api_fc_new(const struct api_fc_opts *o, struct router *r, struct api_fc **ou
     a->auth = o->auth;
     a->rt = o->rt;
     a->sched = o->sched;
+    a->meter = o->meter;
+    a->async = o->async;
     snprintf(a->public_address, sizeof(a->public_address), "%s",
              o->public_address ? o->public_address : o->cfg->listen);
     snprintf(a->code_dir, sizeof(a->code_dir), "%s/code", o->cfg->data_dir);
@@ -322,6 +326,8 @@ int api_fc_new(const struct api_fc_opts *o, struct router *r, struct api_fc **ou
         add_routes(a, r, fc_config_routes, err) < 0 ||
         add_routes(a, r, fc_trigger_routes, err) < 0 ||
         add_routes(a, r, fc_instance_routes, err) < 0 ||
+        (a->meter && add_routes(a, r, fc_bill_routes, err) < 0) ||
+        add_routes(a, r, fc_task_routes, err) < 0 ||
         (a->sched && fc_invoke_routes(a, r, err) < 0)) {
         api_fc_free(a);
         return -1;

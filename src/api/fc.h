@@ -21,6 +21,8 @@
 #include "store/store.h"
 
 struct api_fc;
+struct meter;
+struct async;
 
 struct api_fc_opts {
     uv_loop_t *loop;
@@ -30,6 +32,8 @@ struct api_fc_opts {
     struct api_auth *auth;      /* borrowed; NULL = unsigned requests accepted */
     struct rt *rt;              /* borrowed; instances (ListInstances, logs) */
     struct sched *sched;        /* borrowed; invocations and triggers */
+    struct meter *meter;        /* borrowed; GET /bills (NULL = no bills) */
+    struct async *async;        /* borrowed; async invocations and tasks (NULL = 501) */
     const char *public_address; /* host:port clients use, for trigger URLs */
 };
 

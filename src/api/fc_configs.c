@@ -1,11 +1,13 @@
 /* Provision, async-invoke and concurrency configs: put, get, delete, list.
- * Their behaviour arrives with the scheduler; here they are validated,
- * stored durably and returned in FC's shapes. */
+ * They are validated, stored durably and returned in FC's shapes; the
+ * scheduler acts on them once they are durable (fc.c apply). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/fc_internal.h"
+#include "scale/scale.h"
+#include "sched/sched.h"
 
 enum ckind { C_PROVISION, C_ASYNC, C_CONCURRENCY };
 
@@ -49,18 +51,26 @@ static json_t *present(struct api_fc *a, struct spec_fn *f, enum ckind k, const 
     fc_arn(a, f->name, arn, sizeof(arn));
     json_object_set_new(out, "functionArn", json_string(arn));
     if (k == C_PROVISION) {
-        json_t *t = json_object_get(out, "defaultTarget");
-        if (!t)
-            t = json_object_get(out, "target");
-        json_object_set_new(out, "target", json_integer(t ? json_integer_value(t) : 0));
-        json_object_set_new(out, "current", json_integer(0));
-        json_t *tt = json_object_get(out, "target");
-        if (json_integer_value(tt) > 0)
-            json_object_set_new(out, "currentError",
-                                json_string("this Frost does not run provisioned instances "
-                                            "yet: the configuration is stored only"));
-        else
-            json_object_set_new(out, "currentError", json_string(""));
+        /* target: what is kept ready now (defaultTarget, or what a scheduled
+         * action or tracking policy set); current: provisioned instances
+         * ready, frozen ones included. */
+        struct sched_provision_status st;
+        sched_provision_status(a->sched, f->name, &st);
+        if (f->provision != stored) {
+            /* An answer to a put, before the scheduler has it. */
+            json_t *t = json_object_get(out, "defaultTarget");
+            st.target = t ? (int)json_integer_value(t) : 0;
+            snprintf(st.source, sizeof(st.source), "defaultTarget");
+            st.error[0] = st.reason[0] = 0;
+        }
+        json_object_set_new(out, "target", json_integer(st.target));
+        json_object_set_new(out, "current", json_integer(st.current));
+        json_object_set_new(out, "currentError", json_string(st.error));
+        json_object_set_new(out, "targetSource", json_string(st.source));
+        json_object_set_new(out, "starting", json_integer(st.starting));
+        json_object_set_new(out, "frozen", json_integer(st.frozen));
+        if (st.reason[0])
+            json_object_set_new(out, "scalingReason", json_string(st.reason));
     }
     return out;
 }
@@ -79,6 +89,14 @@ static void put_config(struct api_fc *a, struct http_request *req, enum ckind k)
     json_t *cfg = NULL;
     int rc = kinds[k].validate(in, &cfg, &err);
     json_decref(in);
+    if (rc == 0 && k == C_PROVISION) {
+        /* Time zones exist on this host? Refused now, not at their hour. */
+        struct scale *sc = NULL;
+        rc = scale_new(cfg, &(struct scale_opts){0}, &sc, &err);
+        scale_free(sc);
+        if (rc < 0)
+            json_decref(cfg);
+    }
     if (rc < 0) {
         fc_error(req, &err);
         return;

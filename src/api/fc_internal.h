@@ -19,6 +19,8 @@ struct api_fc {
     struct api_auth *auth;
     struct rt *rt;
     struct sched *sched;
+    struct meter *meter;
+    struct async *async; /* NULL = async invocations answer 501 */
     char public_address[300];
     char code_dir[PATH_MAX];
     struct fc_route *routes; /* route contexts, freed with the api */
@@ -85,6 +87,11 @@ extern const struct fc_route_def fc_function_routes[];
 extern const struct fc_route_def fc_config_routes[];
 extern const struct fc_route_def fc_trigger_routes[];
 extern const struct fc_route_def fc_instance_routes[];
+extern const struct fc_route_def fc_bill_routes[];
+extern const struct fc_route_def fc_task_routes[]; /* fc_tasks.c */
+
+/* InvokeFunction with x-fc-invocation-type: Async (fc_tasks.c). */
+void fc_async_invoke(struct api_fc *a, struct http_request *req, struct spec_fn *f);
 
 int fc_invoke_routes(struct api_fc *a, struct router *r, struct frost_err *err);
 

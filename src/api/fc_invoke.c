@@ -115,8 +115,7 @@ static void invoke(struct http_request *req, void *ud)
     const char *type = http_req_header(req, "x-fc-invocation-type");
     if (type && strcasecmp(type, "Sync") != 0) {
         if (strcasecmp(type, "Async") == 0)
-            http_respond_error(req, 501, "NotImplemented",
-                               "asynchronous invocations are not available in this Frost yet");
+            fc_async_invoke(a, req, f);
         else
             http_respond_error(req, 400, "InvalidArgument",
                                "x-fc-invocation-type: must be Sync or Async, got %s", type);

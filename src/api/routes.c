@@ -5,8 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/auth.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "http/proxy.h"
+#include "metrics/metrics.h"
 #include "http/server.h"
 
 #define MAX_UPSTREAMS 16
@@ -29,12 +32,49 @@ struct api_routes {
     struct spec_registry *reg;
     struct rt *rt;
     struct test_inst *insts;
+    struct metrics *metrics;       /* GET /metrics */
+    struct api_auth *metrics_auth; /* NULL = unsigned scrapes accepted */
 };
 
 static void healthz(struct http_request *req, void *ud)
 {
     static const char body[] = "{\"status\":\"ok\"}";
     http_respond(req, 200, "application/json", body, sizeof(body) - 1);
+}
+
+/* ---- GET /metrics: the Prometheus exposition (docs/metrics.md); signed like
+ * the API when access keys are configured */
+
+static void metrics_get(struct http_request *req, void *ud)
+{
+    struct api_routes *a = ud;
+    struct frost_err err = {0};
+    if (a->metrics_auth) {
+        size_t nh;
+        const struct http_header *h = http_req_headers(req, &nh);
+        const struct buf *body = http_req_body(req);
+        const char *key_id = NULL;
+        if (api_auth_verify(a->metrics_auth, "GET", http_req_path(req), http_req_query(req), h, nh,
+                            body->data ? body->data : "", body->len, clock_wall_ms(), &key_id,
+                            &err) < 0) {
+            http_respond_error(req, err.status ? err.status : 401, err.code, "%s", err.msg);
+            return;
+        }
+    }
+    struct buf out = BUF_INIT(METRICS_MAX_BYTES);
+    if (metrics_render(a->metrics, &out, &err) < 0)
+        http_respond_error(req, err.status, err.code, "%s", err.msg);
+    else
+        http_respond(req, 200, METRICS_CONTENT_TYPE, out.data ? out.data : "", out.len);
+    buf_free(&out);
+}
+
+int api_routes_add_metrics(struct api_routes *a, struct metrics *m, struct api_auth *auth,
+                           struct frost_err *err)
+{
+    a->metrics = m;
+    a->metrics_auth = auth;
+    return router_add(a->router, "GET", "/metrics", metrics_get, a, NULL, err);
 }
 
 /* ---- /_test/echo: buffered body, answered whole */
@@ -299,7 +339,7 @@ static void ti_event(struct rt_instance *inst, enum rt_event ev, void *ud)
         ti_answer(&t->start_req, 500, rt_instance_json(inst));
     } else if (ev == RT_EV_STOPPED) {
         json_t *j = rt_instance_json(inst);
-        json_object_set_new(j, "state", json_string("Stopped"));
+        json_object_set_new(j, "state", json_string("stopped"));
         json_object_set_new(j, "status", json_string("Stopped"));
         ti_answer(&t->start_req, 500, json_incref(j));
         ti_answer(&t->freeze_req, 409, json_incref(j));

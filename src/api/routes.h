@@ -33,6 +33,13 @@ FROST_WUR int api_routes_add_test(struct api_routes *a, const char *upstreams, s
 FROST_WUR int api_routes_add_instance_test(struct api_routes *a, struct spec_registry *reg,
                                            struct rt *rt, struct frost_err *err);
 
+/* GET /metrics: m's exposition (docs/metrics.md). With auth (not NULL) a
+ * scrape must be signed like an API request. m and auth are borrowed. */
+struct metrics;
+struct api_auth;
+FROST_WUR int api_routes_add_metrics(struct api_routes *a, struct metrics *m, struct api_auth *auth,
+                                     struct frost_err *err);
+
 void api_routes_free(struct api_routes *a);
 
 #endif

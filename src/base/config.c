@@ -29,7 +29,7 @@
 #define HOUR_MS (60 * MIN_MS)
 #define DAY_MS  (24 * HOUR_MS)
 
-enum ktype { T_STRING, T_DURATION, T_SIZE, T_BOOL, T_LEVEL, T_UINT };
+enum ktype { T_STRING, T_DURATION, T_SIZE, T_BOOL, T_LEVEL, T_UINT, T_DECIMAL };
 
 struct key {
     const char *name;
@@ -53,6 +53,7 @@ struct key {
 #define SIZE(n, f, mn, mx, d)     {n, T_SIZE, FIELD(f, size_t), mn, mx, d}
 #define UINT(n, f, mn, mx, d)     {n, T_UINT, FIELD(f, uint64_t), mn, mx, d}
 #define BOOL(n, f, d)             {n, T_BOOL, FIELD(f, int), 0, 1, d}
+#define DECIMAL(n, f, mx, d)      {n, T_DECIMAL, FIELD(f, double), 0, mx, d}
 /* clang-format on */
 
 /* Order is the order of config_dump and of docs/configuration.md; keys of one
@@ -91,10 +92,24 @@ static const struct key keys[] = {
     UINT("sched.max_instances", sched.max_instances, 1, 100000, "32"),
     UINT("sched.node_cpus", sched.node_cpus, 0, 100000, "0"),
     SIZE("sched.node_memory", sched.node_memory, 0, 1024 * GiB, "0"),
+    DURATION("sched.freeze_delay", sched.freeze_delay_ms, 0, DAY_MS, "100ms"),
+    DURATION("sched.scale_interval", sched.scale_interval_ms, 10, 60000, "1s"),
+    DURATION("sched.scale_window", sched.scale_window_ms, 1000, DAY_MS, "60s"),
+    DURATION("sched.scale_in_stabilization", sched.scale_in_stabilization_ms, 0, DAY_MS, "300s"),
     STR("gpu.devices", gpu.devices, "none"),
     UINT("gpu.card_quota", gpu.card_quota, 0, 100000, "30"),
     SIZE("gpu.sim_bandwidth", gpu.sim_bandwidth, 1, 1024 * GiB, "25GB"),
     STR("gpu.type_map", gpu.type_map, ""),
+    STR("prices.currency", prices.currency, "USD"),
+    DECIMAL("prices.gpu_memory_active", prices.gpu_memory_active, 1000000, "0.000042"),
+    DECIMAL("prices.gpu_memory_idle", prices.gpu_memory_idle, 1000000, "0.00001"),
+    STR("prices.gpu_types", prices.gpu_types, "L20=0.00003/0.000005,L4=0.00003/0.000005"),
+    DECIMAL("prices.vcpu_active", prices.vcpu_active, 1000000, "0.00002"),
+    DECIMAL("prices.vcpu_idle", prices.vcpu_idle, 1000000, "0"),
+    DECIMAL("prices.memory", prices.memory, 1000000, "0.000003"),
+    DECIMAL("prices.invocation", prices.invocation, 1000000, "0.00000015"),
+    DECIMAL("dedicated.card_hour", dedicated.card_hour, 1000000, "2"),
+    STR("dedicated.types", dedicated.types, ""),
 };
 
 /* ---- value parsing ------------------------------------------------------ */
@@ -218,6 +233,52 @@ static enum perr parse_uint(const char *s, uint64_t *v)
     }
     *v = n;
     return P_OK;
+}
+
+/* "<digits>[.<digits>]": prices and factors. Plain decimals only (no
+ * exponent), so what a user reads in the file is what is billed. */
+static enum perr parse_decimal(const char *s, uint64_t max, double *v)
+{
+    if (!*s)
+        return P_EMPTY;
+    if (*s == '-')
+        return P_NEGATIVE;
+    const char *p = s;
+    size_t whole = 0, frac = 0;
+    for (; isdigit((unsigned char)*p); p++)
+        whole++;
+    if (!whole)
+        return P_SYNTAX;
+    if (*p == '.') {
+        for (p++; isdigit((unsigned char)*p); p++)
+            frac++;
+        if (!frac)
+            return P_SYNTAX;
+    }
+    if (*p)
+        return P_SYNTAX;
+    if (frac > 9)
+        return P_PRECISION;
+    double d = strtod(s, NULL);
+    if (whole > 19 || d > (double)max)
+        return P_OVERFLOW;
+    *v = d;
+    return P_OK;
+}
+
+/* %.9f without trailing zeros: decimals have at most 9 digits after the
+ * point, so this reads back as the same value. */
+static void fmt_decimal(double v, char *out, size_t len)
+{
+    snprintf(out, len, "%.9f", v);
+    char *dot = strchr(out, '.');
+    if (!dot)
+        return;
+    char *end = out + strlen(out);
+    while (end > dot + 1 && end[-1] == '0')
+        *--end = 0;
+    if (end == dot + 1)
+        *dot = 0;
 }
 
 int config_parse_duration_ms(const char *s, uint64_t *out_ms)
@@ -359,6 +420,7 @@ static uint64_t get_number(const struct frost_config *c, const struct key *k)
     case T_LEVEL:
         return (uint64_t) * (const enum log_level *)p;
     case T_STRING:
+    case T_DECIMAL:
         break;
     }
     return 0;
@@ -471,12 +533,14 @@ static int number_error(struct frost_err *err, const char *origin, const struct 
 {
     char q[96];
     quote(text, q, sizeof(q));
-    const char *what = k->type == T_DURATION ? "a duration"
-                       : k->type == T_SIZE   ? "a size"
-                                             : "a number";
-    const char *example = k->type == T_DURATION ? "250ms, 10s, 5m, 1h"
-                          : k->type == T_SIZE   ? "65536, 64KiB, 32MiB"
-                                                : "0, 64, 10000";
+    const char *what = k->type == T_DURATION  ? "a duration"
+                       : k->type == T_SIZE    ? "a size"
+                       : k->type == T_DECIMAL ? "a decimal number"
+                                              : "a number";
+    const char *example = k->type == T_DURATION  ? "250ms, 10s, 5m, 1h"
+                          : k->type == T_SIZE    ? "65536, 64KiB, 32MiB"
+                          : k->type == T_DECIMAL ? "0, 14, 0.000042"
+                                                 : "0, 64, 10000";
     switch (pe) {
     case P_OK:
         break;
@@ -563,6 +627,14 @@ FROST_WUR static int set_value(struct frost_config *c, const struct key *k, cons
             *(size_t *)p = (size_t)v;
         else
             *(uint64_t *)p = v;
+        return 0;
+    }
+    case T_DECIMAL: {
+        double d;
+        enum perr pe = parse_decimal(value, k->max, &d);
+        if (pe != P_OK)
+            return number_error(err, origin, k, value, pe);
+        *(double *)p = d;
         return 0;
     }
     }
@@ -935,6 +1007,12 @@ int config_validate(const struct frost_config *c, struct frost_err *err)
                 return bad(err, NULL, k->name, "value is not terminated");
             continue;
         }
+        if (k->type == T_DECIMAL) {
+            double d = *(const double *)cfield(c, k);
+            if (!(d >= 0 && d <= (double)k->max))
+                return bad(err, NULL, k->name, "%g is not a decimal from 0 to %" PRIu64, d, k->max);
+            continue;
+        }
         uint64_t v = get_number(c, k);
         char have[32], lim[32];
         if (k->type == T_LEVEL || k->type == T_BOOL) {
@@ -1074,6 +1152,10 @@ int config_dump(const struct frost_config *c, struct buf *out)
             break;
         case T_BOOL:
             r = buf_append_str(out, *(const int *)cfield(c, k) ? "true" : "false");
+            break;
+        case T_DECIMAL:
+            fmt_decimal(*(const double *)cfield(c, k), num, sizeof(num));
+            r = buf_append_str(out, num);
             break;
         default:
             fmt_number(k, get_number(c, k), num, sizeof(num));

@@ -11,6 +11,7 @@
  *   size:     bytes, or with a suffix: 64KiB, 32MiB, 1GiB (also K/M/G and KB/MB/GB)
  *   bool:     true/false/yes/no/on/off/1/0
  *   level:    debug, info, warn, error, off
+ *   decimal:  a non-negative number, at most 9 digits after the point: 0.000042
  * Unknown keys and bad values are errors naming the source ("frost.yaml:7",
  * "FROST_HTTP_HEADER_TIMEOUT", "--listen") and the key.
  *
@@ -54,11 +55,15 @@ struct frost_runtime_config {
 };
 
 struct frost_sched_config {
-    uint64_t keepalive_ms;  /* an on-demand instance idle this long is stopped */
-    uint64_t max_queue;     /* requests waiting per function; more get 429 */
-    uint64_t max_instances; /* per function */
-    uint64_t node_cpus;     /* capacity for instances; 0 = the CPUs of this machine */
-    size_t node_memory;     /* 0 = the memory of this machine */
+    uint64_t keepalive_ms;      /* an on-demand instance idle this long is stopped */
+    uint64_t max_queue;         /* requests waiting per function; more get 429 */
+    uint64_t max_instances;     /* per function */
+    uint64_t node_cpus;         /* capacity for instances; 0 = the CPUs of this machine */
+    size_t node_memory;         /* 0 = the memory of this machine */
+    uint64_t freeze_delay_ms;   /* idle mode: a provisioned instance idle this long freezes */
+    uint64_t scale_interval_ms; /* provision targets are evaluated this often */
+    uint64_t scale_window_ms;   /* target tracking averages metrics over this window */
+    uint64_t scale_in_stabilization_ms; /* scale in to the highest target desired this long */
 };
 
 struct frost_gpu_config {
@@ -66,6 +71,25 @@ struct frost_gpu_config {
     uint64_t card_quota;  /* cards in use at once, node-wide (FC's default 30) */
     size_t sim_bandwidth; /* bytes/s the sim backend models for checkpoint/restore */
     char type_map[512];   /* "fc.gpu.tesla.1=T4,…"; empty = the built-in mapping */
+};
+
+/* Prices for bills (docs/billing.md): decimals in `currency` per unit. The
+ * defaults are FC's CU factors at the first CU tier (USD 0.00002 per CU). */
+struct frost_prices_config {
+    char currency[16];
+    double gpu_memory_active; /* per GPU-memory-GB·s, active */
+    double gpu_memory_idle;   /* per GPU-memory-GB·s, idle or frozen (idle mode) */
+    char gpu_types[512];      /* "L20=ACTIVE/IDLE,…": per device type, over the two above */
+    double vcpu_active;       /* per vCPU·s */
+    double vcpu_idle;
+    double memory;     /* per memory-GB·s */
+    double invocation; /* per request */
+};
+
+/* The dedicated GPU servers a bill is compared with. */
+struct frost_dedicated_config {
+    double card_hour; /* price of one card for an hour */
+    char types[512];  /* "T4=14,A10=20": per device type, over card_hour */
 };
 
 struct frost_auth_config {
@@ -86,6 +110,8 @@ struct frost_config {
     struct frost_runtime_config runtime;
     struct frost_sched_config sched;
     struct frost_gpu_config gpu;
+    struct frost_prices_config prices;
+    struct frost_dedicated_config dedicated;
     char trigger_domain[256]; /* "D": HTTP triggers also answer at {function}.D */
 };
 

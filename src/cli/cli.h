@@ -10,6 +10,9 @@ int cli_provision(int argc, char **argv); /* cli/function.c */
 int cli_instance(int argc, char **argv);  /* cli/instance.c */
 int cli_logs(int argc, char **argv);      /* cli/instance.c */
 int cli_invoke(int argc, char **argv);    /* cli/invoke.c */
+int cli_task(int argc, char **argv);      /* cli/task.c */
+int cli_bill(int argc, char **argv);      /* cli/bill.c */
+int cli_top(int argc, char **argv);       /* cli/top.c */
 
 #define FROST_VERSION "0.1.0"
 

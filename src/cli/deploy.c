@@ -704,9 +704,13 @@ static const struct config_kind config_kinds[] = {
 static int deploy_config(struct deploy *d, const char *fn, const char *fpath,
                          const struct config_kind *k, const json_t *cfg)
 {
-    /* Members the server adds to what it stores. */
-    static const char *const output_only[] = {"functionArn", "createdTime",  "lastModifiedTime",
-                                              "current",     "currentError", NULL};
+    /* Members the server adds to what it stores. A provision config's
+     * `target` is the target in force (scheduled actions and policies move
+     * it); the configured value is `defaultTarget`, which is compared. */
+    static const char *const output_only[] = {
+        "functionArn", "createdTime",  "lastModifiedTime", "current", "currentError",
+        "target",      "targetSource", "starting",         "frozen",  "scalingReason",
+        NULL};
     json_t *body = json_deep_copy(cfg);
     if (!body)
         return frost_err_set(&d->err, 500, "InternalError", "out of memory");

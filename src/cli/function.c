@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "spec/syaml.h"
@@ -51,7 +52,7 @@ static const char provision_usage[] =
     "  frost provision list [--function NAME] [--json]\n"
     "      every provision config\n"
     "  frost provision remove FUNCTION [--qualifier LATEST]\n"
-    "      deletes the provision config\n"
+    "      deletes the provision config and waits until its instances are gone\n"
     "\n"
     "FUNCTION may be left out when an s.yaml (-t FILE, else ./s.yaml) has one resource.\n"
     "\n"
@@ -64,6 +65,10 @@ static const char provision_usage[] =
     "                                   with targetTrackingPolicies (also\n"
     "                                   --targetTrackingPolicies)\n"
     "  --scheduled-actions X            idem for scheduledActions (also --scheduledActions)\n"
+    "  --wait                           wait until current equals the target (a target of 0\n"
+    "                                   always waits until every instance is released)\n"
+    "  --no-wait                        return at once, also for a target of 0 and remove\n"
+    "  --wait-timeout SECONDS           give up waiting after this long             [600]\n"
     "Other options:\n"
     "  --qualifier Q                    only LATEST in this Frost                [LATEST]\n"
     "  -t, --template FILE              s.yaml to take FUNCTION from\n"
@@ -362,7 +367,7 @@ static int function_one(int argc, char **argv, bool remove)
             json_t *in;
             json_array_foreach(arr, i, in)
             {
-                const char *st = json_string_value(json_object_get(in, "state"));
+                const char *st = json_string_value(json_object_get(in, "status"));
                 if (st && strcmp(st, "Running") == 0)
                     n_run++;
                 else if (st && (strcmp(st, "Starting") == 0 || strcmp(st, "Initializing") == 0))
@@ -416,6 +421,8 @@ struct prov_args {
     const char *function_filter; /* list --function */
     json_t *body;                /* put */
     bool json;
+    int wait; /* -1 = default (target 0 and remove wait), 0 = no, 1 = yes */
+    long wait_timeout_s;
 };
 
 /* FUNCTION left out: the only resource of the s.yaml. */
@@ -444,6 +451,15 @@ static int function_from_template(const char *cmd, struct prov_args *a, char *ou
     }
     spec_syaml_free(sy);
     return rc;
+}
+
+static bool is_bool_word(const char *v)
+{
+    static const char *const words[] = {"true", "false", "1", "0", "yes", "no"};
+    for (size_t i = 0; i < ARRAY_LEN(words); i++)
+        if (strcmp(v, words[i]) == 0)
+            return true;
+    return false;
 }
 
 static int parse_bool(const char *cmd, const char *opt, const char *v, bool *out)
@@ -494,6 +510,9 @@ static int provision_args(const char *cmd, int argc, char **argv, bool put, stru
         O_TTP,
         O_SA,
         O_FUNCTION,
+        O_WAIT,
+        O_NO_WAIT,
+        O_WAIT_TIMEOUT,
     };
     static const struct option opts[] = {
         {"json", no_argument, NULL, O_JSON},
@@ -510,6 +529,9 @@ static int provision_args(const char *cmd, int argc, char **argv, bool put, stru
         {"scheduled-actions", required_argument, NULL, O_SA},
         {"scheduledActions", required_argument, NULL, O_SA},
         {"function", required_argument, NULL, O_FUNCTION},
+        {"wait", no_argument, NULL, O_WAIT},
+        {"no-wait", no_argument, NULL, O_NO_WAIT},
+        {"wait-timeout", required_argument, NULL, O_WAIT_TIMEOUT},
         {"template", required_argument, NULL, 't'},
         {"access", required_argument, NULL, 'a'},
         {"assume-yes", no_argument, NULL, 'y'},
@@ -546,6 +568,9 @@ static int provision_args(const char *cmd, int argc, char **argv, bool put, stru
             break;
         case O_AC:
         case O_AG:
+            /* "--ag false" as well as "--ag=false": take a following boolean word. */
+            if (!optarg && optind < argc && is_bool_word(argv[optind]))
+                optarg = argv[optind++];
             if (parse_bool(cmd, o == O_AC ? "--ac" : "--ag", optarg, &b) < 0)
                 return CLI_EXIT_USAGE;
             json_object_set_new(a->body, o == O_AC ? "alwaysAllocateCPU" : "alwaysAllocateGPU",
@@ -559,6 +584,14 @@ static int provision_args(const char *cmd, int argc, char **argv, bool put, stru
             break;
         case O_FUNCTION:
             a->function_filter = optarg;
+            break;
+        case O_WAIT:
+        case O_NO_WAIT:
+            a->wait = o == O_WAIT;
+            break;
+        case O_WAIT_TIMEOUT:
+            if (parse_count(cmd, "--wait-timeout", optarg, 86400, &a->wait_timeout_s) < 0)
+                return CLI_EXIT_USAGE;
             break;
         case 't':
             a->template = optarg;
@@ -616,6 +649,71 @@ static void provision_table(const json_t *configs)
     cli_table_print(t, stdout);
 }
 
+/* Provisioned instances of fn still running (not stopped), from ListInstances. */
+static int count_provisioned(struct cli_client *c, const char *fn, int *out)
+{
+    char path[1024];
+    json_t *ans = NULL;
+    if (function_path(fn, "/instances", path, sizeof(path)) < 0 || call(c, "GET", path, NULL, &ans))
+        return -1;
+    int n = 0;
+    size_t i;
+    json_t *in;
+    json_array_foreach(json_object_get(ans, "instances"), i, in)
+    {
+        const char *kind = json_string_value(json_object_get(in, "kind"));
+        const char *st = json_string_value(json_object_get(in, "status"));
+        if (kind && strncmp(kind, "provisioned", 11) == 0 && st && strcmp(st, "Stopped") != 0 &&
+            strcmp(st, "Failed") != 0)
+            n++;
+    }
+    json_decref(ans);
+    *out = n;
+    return 0;
+}
+
+/* Waits until the provisioned instances of fn match its target (removed: none
+ * left), printing progress on stderr. */
+static int provision_wait(struct cli_client *c, const char *fn, const char *cfg_path, bool removed,
+                          long timeout_s)
+{
+    uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_s * 1000;
+    char last[256] = "";
+    for (;;) {
+        int target = 0, current = 0, running = 0;
+        const char *err = "";
+        json_t *cfg = NULL;
+        if (!removed) {
+            if (call(c, "GET", cfg_path, NULL, &cfg) != 0)
+                return CLI_EXIT_API;
+            target = (int)json_integer_value(json_object_get(cfg, "target"));
+            current = (int)json_integer_value(json_object_get(cfg, "current"));
+            err = json_string_value(json_object_get(cfg, "currentError"));
+        }
+        if (count_provisioned(c, fn, &running) < 0) {
+            json_decref(cfg);
+            return CLI_EXIT_API;
+        }
+        bool done = target == 0 ? running == 0 : current == target && running == target;
+        char line[256];
+        snprintf(line, sizeof(line), "%s: target %d, current %d, instances running %d%s%s", fn,
+                 target, removed ? running : current, running, err && *err ? ": " : "",
+                 err ? err : "");
+        json_decref(cfg);
+        if (strcmp(line, last) != 0) {
+            fprintf(stderr, "%s\n", line);
+            snprintf(last, sizeof(last), "%s", line);
+        }
+        if (done)
+            return CLI_EXIT_OK;
+        if (clock_mono_ms() >= deadline) {
+            fprintf(stderr, "frost: gave up waiting after %ld s (--wait-timeout)\n", timeout_s);
+            return CLI_EXIT_API;
+        }
+        usleep(200 * 1000);
+    }
+}
+
 int cli_provision(int argc, char **argv)
 {
     if (argc < 2) {
@@ -641,7 +739,7 @@ int cli_provision(int argc, char **argv)
                                verb);
     char cmd[64];
     snprintf(cmd, sizeof(cmd), "provision %s", verb);
-    struct prov_args a = {.body = json_object()};
+    struct prov_args a = {.body = json_object(), .wait = -1, .wait_timeout_s = 600};
     if (!a.body) {
         fprintf(stderr, "frost: out of memory\n");
         return CLI_EXIT_API;
@@ -693,13 +791,26 @@ int cli_provision(int argc, char **argv)
     switch (v) {
     case PUT:
         if (call(c, "PUT", path, a.body, &ans) == 0) {
+            bool zero = json_integer_value(json_object_get(ans, "target")) == 0 &&
+                        json_array_size(json_object_get(ans, "targetTrackingPolicies")) == 0 &&
+                        json_array_size(json_object_get(ans, "scheduledActions")) == 0;
+            rc = CLI_EXIT_OK;
+            if (a.wait == 1 || (a.wait == -1 && zero))
+                rc = provision_wait(c, fn, path, false, a.wait_timeout_s);
+            if (rc == CLI_EXIT_OK) {
+                json_t *now = NULL;
+                if (call(c, "GET", path, NULL, &now) == 0) {
+                    json_decref(ans);
+                    ans = now;
+                }
+            }
             if (a.json) {
-                rc = print_json(ans);
+                int prc = print_json(ans);
+                rc = rc ? rc : prc;
             } else {
                 json_t *one = json_pack("[O]", ans);
                 provision_table(one);
                 json_decref(one);
-                rc = CLI_EXIT_OK;
             }
         }
         break;
@@ -724,6 +835,8 @@ int cli_provision(int argc, char **argv)
         break;
     case REMOVE:
         if (call(c, "DELETE", path, NULL, &ans) == 0) {
+            if (a.wait != 0 && provision_wait(c, fn, path, true, a.wait_timeout_s) != 0)
+                break;
             if (a.json) {
                 json_t *out = json_pack("{s:s, s:s}", "functionName", fn, "result", "removed");
                 rc = out ? print_json(out) : CLI_EXIT_API;

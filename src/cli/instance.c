@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/client.h"
 
@@ -110,7 +111,7 @@ static int instance_list(int argc, char **argv)
         return CLI_EXIT_OK;
     }
     struct cli_table *t = cli_table_new();
-    int trc = t ? cli_table_row(t, "INSTANCE", "KIND", "STATE", "FROZEN", "PID", "PORT",
+    int trc = t ? cli_table_row(t, "INSTANCE", "KIND", "STATE", "FOR", "FROZEN", "PID", "PORT",
                                 "COLD START", "ERROR", NULL)
                 : -1;
     size_t i;
@@ -133,7 +134,21 @@ static int instance_list(int argc, char **argv)
         const char *kind = json_string_value(json_object_get(in, "kind"));
         const char *state = json_string_value(json_object_get(in, "state"));
         const char *error = json_string_value(json_object_get(in, "error"));
-        trc = cli_table_row(t, id ? id : "?", kind ? kind : "-", state ? state : "-",
+        /* How long it has been in its state, from its own clock reading. */
+        char dur[32] = "-";
+        json_t *since = json_object_get(in, "phaseSinceMs");
+        if (json_is_integer(since)) {
+            int64_t ms = clock_wall_ms() - (int64_t)json_integer_value(since);
+            if (ms < 0)
+                ms = 0;
+            if (ms < 10000)
+                snprintf(dur, sizeof(dur), "%lld ms", (long long)ms);
+            else if (ms < 600000)
+                snprintf(dur, sizeof(dur), "%lld s", (long long)(ms / 1000));
+            else
+                snprintf(dur, sizeof(dur), "%lld min", (long long)(ms / 60000));
+        }
+        trc = cli_table_row(t, id ? id : "?", kind ? kind : "-", state ? state : "-", dur,
                             json_is_true(json_object_get(in, "frozen")) ? "yes" : "no", pid, port,
                             cold, error ? error : "", NULL);
     }

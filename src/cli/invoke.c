@@ -18,14 +18,20 @@ extern char **environ;
 
 static const char invoke_usage[] =
     "Usage: frost invoke FUNCTION [-e EVENT | -f FILE] [--qualifier Q] [--tail-log]\n"
+    "       frost invoke FUNCTION --async [--task-id ID] [-e EVENT | -f FILE]\n"
     "\n"
     "Invokes a function (InvokeFunction) and prints its answer on stdout; the status,\n"
-    "request id and instance id go to stderr.\n"
+    "request id and instance id go to stderr. With --async the call returns once the\n"
+    "task is stored (202) and stdout gets the task id: follow it with `frost task get`.\n"
     "  -e, --event TEXT   the event (request body)\n"
     "  -f, --event-file F read the event from a file (- = stdin)\n"
     "  --qualifier Q      only LATEST for now\n"
     "  --tail-log         also print the last 4 KB of the instance's log\n"
-    "  --invocation-type Sync|Async   (Async comes with a later release)\n"
+    "  --async            submit an async task (x-fc-invocation-type: Async; the event\n"
+    "                     is limited to 128 KiB)\n"
+    "  --task-id ID       with --async: the task's id, also its idempotency key (a second\n"
+    "                     submit with the same id answers the existing task)\n"
+    "  --invocation-type Sync|Async   the header itself\n"
     "\n"
     "Exit status: 0 when the function answered 2xx, 1 otherwise.\n"
     "\n" CLI_CLIENT_USAGE;
@@ -79,19 +85,21 @@ static bool header_value(const struct buf *h, const char *name, char *out, size_
 
 int cli_invoke(int argc, char **argv)
 {
-    enum { O_QUAL = 256, O_TAIL, O_TYPE };
+    enum { O_QUAL = 256, O_TAIL, O_TYPE, O_ASYNC, O_TASK_ID };
     static const struct option opts[] = {
         {"event", required_argument, NULL, 'e'},
         {"event-file", required_argument, NULL, 'f'},
         {"qualifier", required_argument, NULL, O_QUAL},
         {"tail-log", no_argument, NULL, O_TAIL},
         {"invocation-type", required_argument, NULL, O_TYPE},
+        {"async", no_argument, NULL, O_ASYNC},
+        {"task-id", required_argument, NULL, O_TASK_ID},
         {"help", no_argument, NULL, 'h'},
         CLI_CLIENT_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     struct cli_flags flags = {0};
-    const char *event = NULL, *file = NULL, *qualifier = NULL, *type = NULL;
+    const char *event = NULL, *file = NULL, *qualifier = NULL, *type = NULL, *task_id = NULL;
     bool tail = false;
     int o;
     optind = 0;
@@ -115,6 +123,12 @@ int cli_invoke(int argc, char **argv)
         case O_TYPE:
             type = optarg;
             break;
+        case O_ASYNC:
+            type = "Async";
+            break;
+        case O_TASK_ID:
+            task_id = optarg;
+            break;
         case 'h':
             fputs(invoke_usage, stdout);
             return CLI_EXIT_OK;
@@ -127,6 +141,9 @@ int cli_invoke(int argc, char **argv)
         return cli_usage_error("invoke", "expected one FUNCTION");
     if (event && file)
         return cli_usage_error("invoke", "give -e or -f, not both");
+    bool async = type && strcasecmp(type, "Async") == 0;
+    if (task_id && !async)
+        return cli_usage_error("invoke", "--task-id needs --async");
     struct buf body = BUF_INIT(EVENT_MAX);
     if (file && read_event(file, &body) < 0) {
         buf_free(&body);
@@ -155,12 +172,14 @@ int cli_invoke(int argc, char **argv)
         buf_free(&body);
         return CLI_EXIT_USAGE;
     }
-    struct http_header h[2];
+    struct http_header h[3];
     size_t nh = 0;
     if (tail)
         h[nh++] = (struct http_header){"x-fc-log-type", 13, "Tail", 4};
     if (type)
         h[nh++] = (struct http_header){"x-fc-invocation-type", 20, type, strlen(type)};
+    if (task_id)
+        h[nh++] = (struct http_header){"x-fc-async-task-id", 18, task_id, strlen(task_id)};
     struct cli_exchange x = {
         .method = "POST",
         .path_and_query = path,
@@ -178,6 +197,17 @@ int cli_invoke(int argc, char **argv)
         buf_free(&r.body);
         buf_free(&r.headers);
         return CLI_EXIT_API;
+    }
+    char tid[256] = "";
+    if (async && r.status == 202 &&
+        header_value(&r.headers, "x-fc-async-task-id", tid, sizeof(tid))) {
+        printf("%s\n", tid);
+        fflush(stdout);
+        fprintf(stderr, "status 202  request %s  task %s  (frost task get %s %s)\n",
+                r.request_id[0] ? r.request_id : "-", tid, argv[optind], tid);
+        buf_free(&r.body);
+        buf_free(&r.headers);
+        return CLI_EXIT_OK;
     }
     if (r.body.len)
         fwrite(r.body.data, 1, r.body.len, stdout);

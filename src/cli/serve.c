@@ -15,6 +15,7 @@
 #include "api/auth.h"
 #include "api/fc.h"
 #include "api/routes.h"
+#include "async/async.h"
 #include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -22,6 +23,8 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "gpu/gpu.h"
+#include "metrics/metrics.h"
+#include "meter/meter.h"
 #include "runtime/rt.h"
 #include "sched/sched.h"
 #include "spec/registry.h"
@@ -70,6 +73,9 @@ struct serve {
     struct rt *rt;
     struct sched *sched;
     struct gpu *gpu;
+    struct meter *meter;
+    struct metrics *metrics;
+    struct async *async;
     char pid_path[PATH_MAX + 16];
     char addr_path[PATH_MAX + 16];
     int pid_fd;
@@ -104,6 +110,7 @@ static void on_instances_stopped(void *ud)
 static void on_drained(struct http_server *s, void *ud)
 {
     struct serve *sv = ud;
+    async_shutdown(sv->async); /* running tasks go back to the queue, durably */
     sched_shutdown(sv->sched);
     rt_shutdown(sv->rt, on_instances_stopped, sv);
 }
@@ -357,12 +364,16 @@ static int open_sched(struct serve *sv, struct frost_err *err)
     if (gpu_count(sv->gpu))
         log_info("gpus", "backend=%s devices=%zu detail=\"%s\"", gpu_backend(sv->gpu),
                  gpu_count(sv->gpu), gpu_device(sv->gpu, 0)->name);
+    struct metrics_opts mo = {.rt = sv->rt, .gpu = sv->gpu, .reg = sv->reg};
+    if (metrics_new(&mo, &sv->metrics, err) < 0)
+        return -1;
     struct sched_opts so = {.loop = &sv->loop,
                             .cfg = &sv->cfg,
                             .reg = sv->reg,
                             .rt = sv->rt,
                             .client = sv->client,
-                            .gpu = sv->gpu};
+                            .gpu = sv->gpu,
+                            .metrics = sv->metrics};
     return sched_new(&so, &sv->sched, err);
 }
 
@@ -373,6 +384,20 @@ static int open_state(struct serve *sv, struct frost_err *err)
     struct store_opts so = {.path = path, .loop = &sv->loop};
     if (store_open(&so, &sv->store, err) < 0)
         return -1;
+    struct meter_opts me = {
+        .loop = &sv->loop, .cfg = &sv->cfg, .store = sv->store, .rt = sv->rt, .gpu = sv->gpu};
+    if (meter_new(&me, &sv->meter, err) < 0)
+        return -1;
+    sched_set_meter(sv->sched, sv->meter);
+    struct async_opts ao = {.loop = &sv->loop,
+                            .store = sv->store,
+                            .reg = sv->reg,
+                            .sched = sv->sched,
+                            .region = sv->cfg.region,
+                            .account_id = sv->cfg.account_id};
+    if (async_new(&ao, &sv->async, err) < 0 ||
+        metrics_add_collector(sv->metrics, async_metrics_collect, sv->async, err) < 0)
+        return -1;
     struct api_fc_opts fo = {
         .loop = &sv->loop,
         .cfg = &sv->cfg,
@@ -381,8 +406,28 @@ static int open_state(struct serve *sv, struct frost_err *err)
         .auth = sv->auth,
         .rt = sv->rt,
         .sched = sv->sched,
+        .meter = sv->meter,
+        .async = sv->async,
     };
     return api_fc_new(&fo, sv->router, &sv->fc, err);
+}
+
+/* Provisioned instances of the stored provision configs start with the server. */
+static void start_provisioned(struct serve *sv)
+{
+    struct spec_fn *items[64];
+    const char *after = "";
+    int more = 1;
+    while (more) {
+        size_t n = spec_registry_list(sv->reg, NULL, after, ARRAY_LEN(items), items, &more);
+        for (size_t i = 0; i < n; i++) {
+            if (items[i]->doc && items[i]->provision)
+                sched_provision_changed(sv->sched, items[i]->name);
+        }
+        if (n == 0)
+            break;
+        after = items[n - 1]->name;
+    }
 }
 
 static void close_walk(uv_handle_t *h, void *arg)
@@ -437,11 +482,13 @@ int cli_serve(int argc, char **argv)
         (ro.client = sv->client, rt_new(&ro, &sv->rt, &err)) < 0 || open_sched(sv, &err) < 0 ||
         open_state(sv, &err) < 0 ||
         api_routes_new(&sv->loop, sv->router, sv->client, &sv->cfg, &sv->routes, &err) < 0 ||
+        api_routes_add_metrics(sv->routes, sv->metrics, sv->auth, &err) < 0 ||
         (test_routes && api_routes_add_test(sv->routes, upstreams.data, upstreams.len, &err) < 0) ||
         (test_routes && api_routes_add_instance_test(sv->routes, sv->reg, sv->rt, &err) < 0)) {
         fprintf(stderr, "frost serve: %s\n", err.msg[0] ? err.msg : "out of memory");
         goto out_loop;
     }
+    metrics_set_sched(sv->metrics, sv->sched);
     struct http_server_opts so = {.cfg = &sv->cfg.http,
                                   .router = sv->router,
                                   .on_access = on_access,
@@ -454,6 +501,7 @@ int cli_serve(int argc, char **argv)
         goto out_loop;
     }
     api_fc_set_public_address(sv->fc, http_server_address(sv->server));
+    start_provisioned(sv);
     char addr[320];
     snprintf(addr, sizeof(addr), "%s\n", http_server_address(sv->server));
     if (write_file_atomic(sv->addr_path, addr, &err) < 0) {
@@ -481,9 +529,15 @@ out_loop:
     http_client_free(sv->client);
     /* Writes still queued finish (and their callbacks run) before the store goes. */
     uv_run(&sv->loop, UV_RUN_NOWAIT);
+    if (sv->sched)
+        sched_set_meter(sv->sched, NULL);
+    meter_close(sv->meter); /* ends open intervals; its last write goes before the store */
     store_close(sv->store);
     api_fc_free(sv->fc);
     sched_free(sv->sched);
+    if (sv->metrics && sv->async)
+        metrics_remove_collector(sv->metrics, async_metrics_collect, sv->async);
+    async_free(sv->async); /* after the scheduler: no job callback can follow */
     rt_free(sv->rt);
     gpu_free(sv->gpu);
     spec_registry_free(sv->reg);
@@ -492,6 +546,7 @@ out_loop:
     uv_run(&sv->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&sv->loop) != 0)
         log_warn("loop_close_busy", "detail=\"handles still open at exit\"");
+    metrics_free(sv->metrics);
     http_server_free(sv->server);
     router_free(sv->router);
 out:

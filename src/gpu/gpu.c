@@ -577,6 +577,25 @@ void gpu_checkpoint(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_
     start(g, p, pid, false, done, ud);
 }
 
+int gpu_placement_used_mb(const struct gpu *g, const struct gpu_placement *p, uint64_t *out)
+{
+    (void)g;
+    (void)p;
+    *out = 0;
+    return -1; /* sim and none: unknown */
+}
+
+bool gpu_restore_fits(const struct gpu *g, const struct gpu_placement *p)
+{
+    if (!p || !gpu_placement_checkpointed(p))
+        return true;
+    const struct gpu_device *cur = &g->dev[p->dev];
+    if (cur->memory_mb - cur->reserved_mb >= p->mb && !(cur->reserved_mb == 0 && quota_full(g)))
+        return true;
+    bool quota_hit;
+    return best_fit(g, cur->type, true, p->mb, false, p->dev, &quota_hit) != SIZE_MAX;
+}
+
 void gpu_restore(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done, void *ud)
 {
     if (!p) {

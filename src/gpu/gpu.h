@@ -102,6 +102,15 @@ typedef void (*gpu_done_fn)(struct gpu_placement *p, int status, const struct fr
 void gpu_checkpoint(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done, void *ud);
 void gpu_restore(struct gpu *g, struct gpu_placement *p, pid_t pid, gpu_done_fn done, void *ud);
 bool gpu_placement_checkpointed(const struct gpu_placement *p);
+/* Whether gpu_restore of p would find device memory now (true when p is NULL
+ * or not checkpointed). Lets a caller wait instead of thawing in vain. */
+bool gpu_restore_fits(const struct gpu *g, const struct gpu_placement *p);
+/* GPU memory the instance's processes actually use on p's device (what
+ * GPUMemUtilization tracks), or -1 when the backend cannot tell. The NVIDIA
+ * backend reads it from NVML's per-process accounting; the sim backend cannot
+ * see what a process allocates and says so (-1), so GPUMemUtilization
+ * policies hold their target on simulated GPUs. */
+int gpu_placement_used_mb(const struct gpu *g, const struct gpu_placement *p, uint64_t *out);
 /* Modelled host<->device copy time of p's last checkpoint or restore, in ns
  * (sim: slice bytes / sim_bandwidth); 0 before the first one. */
 uint64_t gpu_placement_copy_ns(const struct gpu_placement *p);

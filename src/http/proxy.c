@@ -65,6 +65,9 @@ static void up_head(struct http_creq *q, const struct http_msg *m, void *ud)
     const struct http_header *conn = connection_of(m->headers, m->n_headers);
     for (size_t i = 0; i < m->n_headers; i++) {
         const struct http_header *x = &m->headers[i];
+        if (x->name_len == 15 && strncasecmp(x->name, "x-fc-error-type", 15) == 0)
+            snprintf(p->res.fn_error_type, sizeof(p->res.fn_error_type), "%.*s", (int)x->value_len,
+                     x->value);
         if (drop_header(conn, x) || (x->name_len == 4 && strncasecmp(x->name, "date", 4) == 0) ||
             (x->name_len == 6 && strncasecmp(x->name, "server", 6) == 0) ||
             (x->name_len == 15 && strncasecmp(x->name, "x-fc-request-id", 15) == 0))

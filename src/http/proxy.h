@@ -44,7 +44,8 @@ struct http_proxy_result {
     bool response_started;
     bool client_gone; /* the client went away; req is NULL in the callback */
     uint64_t bytes_up, bytes_down;
-    uint64_t head_us; /* from start to the upstream's response head */
+    uint64_t head_us;       /* from start to the upstream's response head */
+    char fn_error_type[64]; /* the upstream answer's x-fc-error-type, "" when none */
 };
 
 /* req: NULL when the client went away. Otherwise the response has ended,

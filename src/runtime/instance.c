@@ -59,6 +59,11 @@ struct rt {
     bool shutting_down;
     void (*shutdown_done)(void *ud);
     void *shutdown_ud;
+    struct {
+        rt_phase_fn fn;
+        void *ud;
+    } phase_obs[4];
+    int n_phase_obs;
 };
 
 enum probe_kind { PROBE_NONE, PROBE_TCP, PROBE_HTTP };
@@ -80,8 +85,13 @@ struct rt_instance {
     struct rt_instance *next, *prev;
     char id[64];
     char fn[128];
-    char kind[16];
+    char kind[24];
     enum rt_state state;
+    enum rt_phase phase;
+    uint64_t phase_since_ms;        /* wall clock */
+    uint64_t phase_ms[RT_PH_COUNT]; /* completed time in each phase */
+    uint64_t gpu_mb;                /* GPU memory held now */
+    char gpu_type[32];
     bool frozen;
     char error[512];
     rt_event_fn cb;
@@ -133,6 +143,7 @@ struct rt_instance {
     uint64_t t_spawn_ns, spawn_us, listen_us, init_us, first_byte_us;
     bool first_byte_known;
     uint64_t freeze_count, thaw_count, last_freeze_us, last_thaw_us;
+    uint64_t wakes, last_wake_us, last_wake_copy_us; /* idle mode, from the scheduler */
 
     /* freeze/thaw in progress */
     bool want_frozen;
@@ -149,6 +160,7 @@ struct rt_instance {
 
 static void fail(struct rt_instance *in, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void set_phase(struct rt_instance *in, enum rt_phase p, bool first);
 static void teardown(struct rt_instance *in);
 static void schedule_probe(struct rt_instance *in, uint64_t ms);
 static void begin_term(struct rt_instance *in);
@@ -478,6 +490,7 @@ static void release(struct rt_instance *in)
     if (in->port_lock >= 0)
         close(in->port_lock);
     in->state = RT_STOPPED;
+    set_phase(in, RT_PH_STOPPED, false);
     emit(in, RT_EV_STOPPED);
     free(in);
     if (rt->shutting_down && !rt->all && rt->shutdown_done) {
@@ -603,6 +616,100 @@ static void teardown(struct rt_instance *in)
     drain_poll(&in->probe_timer);
 }
 
+static const char *const phase_names[RT_PH_COUNT] = {
+    "starting", "initializing", "ready/active", "ready/idle", "freezing",
+    "frozen",   "thawing",      "stopping",     "stopped",    "failed",
+};
+
+const char *rt_phase_name(enum rt_phase p)
+{
+    return (unsigned)p < RT_PH_COUNT ? phase_names[p] : "unknown";
+}
+
+int rt_on_phase(struct rt *rt, rt_phase_fn fn, void *ud, struct frost_err *err)
+{
+    if (rt->n_phase_obs >= (int)ARRAY_LEN(rt->phase_obs))
+        return frost_err_set(err, 500, "InternalError", "too many phase observers");
+    rt->phase_obs[rt->n_phase_obs].fn = fn;
+    rt->phase_obs[rt->n_phase_obs].ud = ud;
+    rt->n_phase_obs++;
+    return 0;
+}
+
+/* Moves the instance to phase p (first: true for its creation, when from ==
+ * to) and tells the observers. */
+static void set_phase(struct rt_instance *in, enum rt_phase p, bool first)
+{
+    uint64_t now = (uint64_t)clock_wall_ms();
+    enum rt_phase from = first ? p : in->phase;
+    if (!first) {
+        if (p == in->phase)
+            return;
+        in->phase_ms[in->phase] += now > in->phase_since_ms ? now - in->phase_since_ms : 0;
+    }
+    if (!first) {
+        /* Busy/idle flips come with every request: debug only. */
+        if ((p == RT_PH_ACTIVE || p == RT_PH_IDLE) && (from == RT_PH_ACTIVE || from == RT_PH_IDLE))
+            log_debug("instance_state", "function=%s instance=%s state=%s from=%s ms=%llu", in->fn,
+                      in->id, phase_names[p], phase_names[from],
+                      (unsigned long long)(now - in->phase_since_ms));
+        else
+            log_info("instance_state", "function=%s instance=%s state=%s from=%s ms=%llu", in->fn,
+                     in->id, phase_names[p], phase_names[from],
+                     (unsigned long long)(now > in->phase_since_ms ? now - in->phase_since_ms : 0));
+    }
+    in->phase = p;
+    in->phase_since_ms = now;
+    if (p == RT_PH_STOPPED || p == RT_PH_FAILED)
+        in->gpu_mb = 0;
+    struct rt *rt = in->rt;
+    if (!rt->n_phase_obs)
+        return;
+    struct rt_phase_event e = {
+        .inst = in,
+        .instance_id = in->id,
+        .function = in->fn,
+        .kind = in->kind,
+        .from = from,
+        .to = p,
+        .at_ms = now,
+        .cpu = in->cpu,
+        .memory_mb = (uint64_t)in->memory_mb,
+        .gpu_memory_mb = in->gpu_mb,
+        .gpu_type = in->gpu_type[0] ? in->gpu_type : NULL,
+    };
+    for (int i = 0; i < rt->n_phase_obs; i++)
+        rt->phase_obs[i].fn(&e, rt->phase_obs[i].ud);
+}
+
+void rt_instance_set_phase(struct rt_instance *in, enum rt_phase p, uint64_t gpu_memory_mb)
+{
+    if (in->state != RT_READY)
+        return;
+    if (p != RT_PH_ACTIVE && p != RT_PH_IDLE && p != RT_PH_FREEZING && p != RT_PH_FROZEN &&
+        p != RT_PH_THAWING)
+        return;
+    in->gpu_mb = gpu_memory_mb;
+    set_phase(in, p, false);
+}
+
+enum rt_phase rt_instance_phase(const struct rt_instance *in)
+{
+    return in->phase;
+}
+
+uint64_t rt_instance_phase_ms(const struct rt_instance *in, enum rt_phase p)
+{
+    if ((unsigned)p >= RT_PH_COUNT)
+        return 0;
+    uint64_t ms = in->phase_ms[p];
+    if (p == in->phase) {
+        uint64_t now = (uint64_t)clock_wall_ms();
+        ms += now > in->phase_since_ms ? now - in->phase_since_ms : 0;
+    }
+    return ms;
+}
+
 static void fail(struct rt_instance *in, const char *fmt, ...)
 {
     if (in->state == RT_FAILED || in->state == RT_STOPPED || in->tearing_down)
@@ -615,6 +722,7 @@ static void fail(struct rt_instance *in, const char *fmt, ...)
     if (in->state == RT_STARTING || in->state == RT_INITIALIZING)
         start_failed(in);
     in->state = RT_FAILED;
+    set_phase(in, RT_PH_FAILED, false);
     log_warn("instance_failed", "function=%s instance=%s reason=\"%s\"", in->fn, in->id, in->error);
     if (!was_stopping)
         emit(in, RT_EV_FAILED);
@@ -746,6 +854,7 @@ static bool owns_listener(struct rt_instance *in)
 static void became_ready(struct rt_instance *in)
 {
     in->state = RT_READY;
+    set_phase(in, RT_PH_IDLE, false);
     in->ready_ms = clock_wall_ms();
     start_succeeded(in);
     uv_timer_stop(&in->timer);
@@ -789,6 +898,7 @@ static void init_done(struct http_creq *q, int status, void *ud)
 static void run_initializer(struct rt_instance *in)
 {
     in->state = RT_INITIALIZING;
+    set_phase(in, RT_PH_INITIALIZING, false);
     char rid[REQID_LEN + 1], tmo[24];
     reqid_new(rid);
     snprintf(tmo, sizeof(tmo), "%llu", (unsigned long long)(in->init_timeout_ms / 1000));
@@ -1002,6 +1112,8 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     in->created_ms = clock_wall_ms();
     snprintf(in->fn, sizeof(in->fn), "%s", o->function_name);
     snprintf(in->kind, sizeof(in->kind), "%s", o->kind ? o->kind : "on-demand");
+    in->gpu_mb = o->gpu_memory_mb;
+    snprintf(in->gpu_type, sizeof(in->gpu_type), "%s", o->gpu_type ? o->gpu_type : "");
     /* Unique across restarts too (logs and cgroups are named after it):
      * milliseconds, a per-process sequence and random bits. */
     uint32_t rnd = 0;
@@ -1140,6 +1252,7 @@ int rt_start(struct rt *rt, const struct rt_start_opts *o, rt_event_fn cb, void 
     schedule_probe(in, in->probe == PROBE_HTTP ? in->hc_delay_ms : 0);
     log_info("instance_starting", "function=%s instance=%s pid=%d port=%d kind=%s", in->fn, in->id,
              (int)in->pid, in->port, in->kind);
+    set_phase(in, RT_PH_STARTING, true);
     *out = in;
     return 0;
 
@@ -1220,6 +1333,7 @@ void rt_stop(struct rt_instance *in)
     in->stop_requested = true;
     bool was_ready = in->state == RT_READY;
     in->state = RT_STOPPING;
+    set_phase(in, RT_PH_STOPPING, false);
     cancel_io(in);
     if (was_ready && in->has_prestop && in->proc_alive) {
         if (in->frozen)
@@ -1357,6 +1471,20 @@ enum rt_state rt_instance_state(const struct rt_instance *in)
 {
     return in->state;
 }
+pid_t rt_instance_pid(const struct rt_instance *in)
+{
+    return in->pid;
+}
+
+int64_t rt_instance_cpu_usage_us(const struct rt_instance *in)
+{
+    struct cg_stats st;
+    struct frost_err err;
+    if (!in->has_cg || cg_stats(&in->cg, &st, &err) < 0)
+        return -1;
+    return (int64_t)st.cpu_usage_us;
+}
+
 bool rt_instance_frozen(const struct rt_instance *in)
 {
     return in->frozen;
@@ -1372,6 +1500,13 @@ const char *rt_instance_error(const struct rt_instance *in)
 size_t rt_instance_log_tail(const struct rt_instance *in, char *out, size_t max)
 {
     return in->log ? rt_log_tail(in->log, out, max) : 0;
+}
+
+void rt_instance_note_wake(struct rt_instance *in, uint64_t total_us, uint64_t copy_us)
+{
+    in->wakes++;
+    in->last_wake_us = total_us;
+    in->last_wake_copy_us = copy_us;
 }
 
 void rt_instance_note_first_byte(struct rt_instance *in, uint64_t us)
@@ -1393,7 +1528,19 @@ json_t *rt_instance_json(const struct rt_instance *in)
     if (in->destroyed_ms)
         json_object_set_new(j, "destroyedTimeMs", json_integer(in->destroyed_ms));
     json_object_set_new(j, "kind", json_string(in->kind));
-    json_object_set_new(j, "state", json_string(rt_state_name(in->state)));
+    json_object_set_new(j, "state", json_string(rt_phase_name(in->phase)));
+    json_t *pt = json_object();
+    for (int p = 0; p < RT_PH_COUNT; p++) {
+        uint64_t ms = rt_instance_phase_ms(in, (enum rt_phase)p);
+        if (ms || p == (int)in->phase)
+            json_object_set_new(pt, phase_names[p], json_integer((json_int_t)ms));
+    }
+    json_object_set_new(j, "phaseMs", pt);
+    json_object_set_new(j, "phaseSinceMs", json_integer((json_int_t)in->phase_since_ms));
+    if (in->gpu_type[0]) {
+        json_object_set_new(j, "gpuType", json_string(in->gpu_type));
+        json_object_set_new(j, "gpuMemoryMb", json_integer((json_int_t)in->gpu_mb));
+    }
     json_object_set_new(j, "frozen", json_boolean(in->frozen));
     json_object_set_new(j, "pid", json_integer(in->pid));
     json_object_set_new(j, "port", json_integer(in->port));
@@ -1411,6 +1558,12 @@ json_t *rt_instance_json(const struct rt_instance *in)
     json_object_set_new(fz, "thaws", json_integer((json_int_t)in->thaw_count));
     json_object_set_new(fz, "lastFreezeUs", json_integer((json_int_t)in->last_freeze_us));
     json_object_set_new(fz, "lastThawUs", json_integer((json_int_t)in->last_thaw_us));
+    if (in->wakes) {
+        json_object_set_new(fz, "wakes", json_integer((json_int_t)in->wakes));
+        json_object_set_new(fz, "lastWakeUs", json_integer((json_int_t)in->last_wake_us));
+        json_object_set_new(fz, "lastWakeGpuCopyUs",
+                            json_integer((json_int_t)in->last_wake_copy_us));
+    }
     json_object_set_new(j, "freezer", fz);
     if (in->has_cg) {
         struct cg_stats st;

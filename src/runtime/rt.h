@@ -43,6 +43,52 @@ enum rt_event {
 
 typedef void (*rt_event_fn)(struct rt_instance *inst, enum rt_event ev, void *ud);
 
+/* What an instance is doing, finer than rt_state: the runtime moves it
+ * through starting/initializing/stopping/stopped/failed, the scheduler
+ * refines READY into active (a request in flight), idle, and the idle-mode
+ * states freezing, frozen and thawing. The time spent in each phase is kept
+ * per instance, and every transition is reported to phase observers (the
+ * meter bills from them). */
+enum rt_phase {
+    RT_PH_STARTING,
+    RT_PH_INITIALIZING,
+    RT_PH_ACTIVE,
+    RT_PH_IDLE,
+    RT_PH_FREEZING,
+    RT_PH_FROZEN,
+    RT_PH_THAWING,
+    RT_PH_STOPPING,
+    RT_PH_STOPPED,
+    RT_PH_FAILED,
+    RT_PH_COUNT
+};
+
+/* "starting", "initializing", "ready/active", "ready/idle", "freezing",
+ * "frozen", "thawing", "stopping", "stopped", "failed". */
+const char *rt_phase_name(enum rt_phase p);
+
+struct rt_phase_event {
+    const struct rt_instance *inst;
+    const char *instance_id;
+    const char *function;
+    const char *kind; /* "on-demand", "provisioned" or "provisioned-idle" (idle mode) */
+    enum rt_phase from, to;
+    uint64_t at_ms; /* wall clock, ms since the epoch */
+    /* Resources held from this transition on. */
+    double cpu;             /* vCPUs */
+    uint64_t memory_mb;     /* memory limit */
+    uint64_t gpu_memory_mb; /* GPU memory on a device (0 while frozen: released) */
+    const char *gpu_type;   /* device type ("T4", "generic"…), NULL without a GPU */
+};
+
+typedef void (*rt_phase_fn)(const struct rt_phase_event *e, void *ud);
+
+/* Adds an observer called synchronously on the loop for every phase
+ * transition of every instance, including the first (from == to ==
+ * RT_PH_STARTING when an instance is created) and the last (to
+ * RT_PH_STOPPED or RT_PH_FAILED… then RT_PH_STOPPED). At most 4. */
+FROST_WUR int rt_on_phase(struct rt *rt, rt_phase_fn fn, void *ud, struct frost_err *err);
+
 struct rt_opts {
     uv_loop_t *loop;
     const struct frost_config *cfg;
@@ -68,6 +114,8 @@ struct rt_start_opts {
     const char *code_dir;   /* unpacked code, or NULL */
     const char *kind;       /* "on-demand" or "provisioned" (shown in ListInstances) */
     char *const *extra_env; /* "K=V" strings added last (GPU assignment); NULL-terminated or NULL */
+    uint64_t gpu_memory_mb; /* GPU memory it holds (for phase events), 0 = none */
+    const char *gpu_type;   /* its device type, or NULL */
 };
 
 /* Starts an instance. cb gets RT_EV_READY or RT_EV_FAILED, later
@@ -87,7 +135,19 @@ void rt_freeze(struct rt_instance *inst, void (*done)(struct rt_instance *, int 
 void rt_thaw(struct rt_instance *inst, void (*done)(struct rt_instance *, int status, void *),
              void *ud);
 
+/* The scheduler's refinement of RT_READY: RT_PH_ACTIVE, RT_PH_IDLE,
+ * RT_PH_FREEZING, RT_PH_FROZEN or RT_PH_THAWING. Ignored unless the instance
+ * is READY. gpu_memory_mb: GPU memory held from now on (frozen instances
+ * release theirs). */
+void rt_instance_set_phase(struct rt_instance *inst, enum rt_phase p, uint64_t gpu_memory_mb);
+enum rt_phase rt_instance_phase(const struct rt_instance *inst);
+/* Milliseconds spent in phase p so far (the current phase up to now). */
+uint64_t rt_instance_phase_ms(const struct rt_instance *inst, enum rt_phase p);
+
 const char *rt_instance_id(const struct rt_instance *inst);
+pid_t rt_instance_pid(const struct rt_instance *inst); /* its main process, 0 before spawn */
+/* Cumulative CPU time of its cgroup in µs; -1 when unknown (no cgroup). Reads cgroupfs. */
+int64_t rt_instance_cpu_usage_us(const struct rt_instance *inst);
 const char *rt_instance_function(const struct rt_instance *inst);
 enum rt_state rt_instance_state(const struct rt_instance *inst);
 const char *rt_state_name(enum rt_state s);
@@ -101,6 +161,10 @@ size_t rt_instance_log_tail(const struct rt_instance *inst, char *out, size_t ma
 /* The last cold-start phase, known to the scheduler: from the first
  * request's dispatch to its first response byte. Kept once. */
 void rt_instance_note_first_byte(struct rt_instance *inst, uint64_t us);
+
+/* Idle mode: a wake-up (thaw + GPU restore) took total_us, of which copy_us
+ * was the (modelled) GPU memory copy. Shown in ListInstances. */
+void rt_instance_note_wake(struct rt_instance *inst, uint64_t total_us, uint64_t copy_us);
 
 /* ListInstances entry: FC's fields plus Frost's. New reference. */
 json_t *rt_instance_json(const struct rt_instance *inst);

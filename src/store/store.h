@@ -48,6 +48,10 @@ int store_schema_latest(void);
 #define STORE_CONCURRENCY  "concurrency_configs"
 #define STORE_TRIGGERS     "triggers"
 
+/* Async tasks (src/async), keyed "fn/taskId": the task, and its payload apart. */
+#define STORE_TASKS         "async_tasks"
+#define STORE_TASK_PAYLOADS "async_task_payloads"
+
 struct store_opts {
     const char *path; /* the SQLite file; created with its schema if missing */
     uv_loop_t *loop;  /* where completion callbacks run */

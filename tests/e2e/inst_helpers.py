@@ -173,7 +173,7 @@ def start_ok(srv, fn, timeout=IO):
     st, j = start_instance(srv, fn, timeout)
     assert st == 200, "instance of %s did not start: %d %r\nfrost log:\n%s" % (
         fn, st, j, srv.stderr_text()[-3000:])
-    assert j["state"] == "Running" and j["pid"] > 0 and j["port"] > 0, j
+    assert j["status"] == "Running" and j["pid"] > 0 and j["port"] > 0, j
     return j
 
 

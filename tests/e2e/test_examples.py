@@ -549,7 +549,7 @@ def instance_log(srv, fn, iid):
 def start_running(srv, fn, timeout=IO):
     """start_ok, with the instance's own log in the failure message."""
     st, j = start_instance(srv, fn, timeout)
-    assert st == 200 and j["state"] == "Running", "instance of %s did not start: %d %r\ninstance log:\n%s" % (
+    assert st == 200 and j["status"] == "Running", "instance of %s did not start: %d %r\ninstance log:\n%s" % (
         fn, st, j, instance_log(srv, fn, j.get("instanceId", "-")))
     return j
 

@@ -321,7 +321,7 @@ def test_oom_kill_is_reported(serve):
     st, stopped = stop_instance(srv, iid)
     assert st in (200, 404), (st, stopped)
     if st == 200:
-        assert stopped["state"] == "Stopped" and "OOM" in stopped.get("error", ""), stopped
+        assert stopped["status"] == "Stopped" and "OOM" in stopped.get("error", ""), stopped
     for i in seen:
         if i["status"] == "Failed":
             assert "OOM" in i.get("error", ""), i
@@ -376,7 +376,7 @@ def test_stop_calls_prestop(serve, box):
     j = start_ok(srv, "ps")
     proc = Proc(j["pid"])
     st, out = stop_instance(srv, j["instanceId"])
-    assert st == 200 and out["state"] == "Stopped", (st, out)
+    assert st == 200 and out["status"] == "Stopped", (st, out)
     assert read_file(mark).strip(), "pre-stop wrote no request id"
     assert not proc.alive()
     assert list_instances(srv.fc, "ps") == []
@@ -406,7 +406,7 @@ def test_stop_bounded_when_prestop_hangs(serve, box):
     finally:
         t.join(15)
     st, out = stop["r"]
-    assert st == 200 and out["state"] == "Stopped", (st, out)
+    assert st == 200 and out["status"] == "Stopped", (st, out)
     assert not proc.alive()
     assert not os.path.exists(mark)
     wait_for(lambda: frost_events(srv, "instance_prestop_failed", instance=j["instanceId"]), IO,
@@ -419,7 +419,7 @@ def test_stop_kills_what_ignores_sigterm(serve):
     j = start_ok(srv, "stubborn")
     proc = Proc(j["pid"])
     st, out = stop_instance(srv, j["instanceId"])
-    assert st == 200 and out["state"] == "Stopped", (st, out)
+    assert st == 200 and out["status"] == "Stopped", (st, out)
     assert not proc.alive()
     assert frost_events(srv, "instance_kill", instance=j["instanceId"]), srv.stderr_text()[-2000:]
 
@@ -466,9 +466,9 @@ def test_stop_while_starting(serve):
         st, out = stop_instance(srv, iid)
     finally:
         t.join(IO)
-    assert st == 200 and out["state"] == "Stopped", (st, out)
+    assert st == 200 and out["status"] == "Stopped", (st, out)
     st, j = started["r"]
-    assert st == 500 and j["instanceId"] == iid and j["state"] == "Stopped", (st, j)
+    assert st == 500 and j["instanceId"] == iid and j["status"] == "Stopped", (st, j)
     assert not proc.alive()
     assert list_instances(srv.fc, "slowpoke") == []
     log = srv.fc.call("GET", "/functions/slowpoke/instances/%s/logs" % iid).body.decode()
@@ -565,7 +565,7 @@ def test_freeze_and_thaw(serve, box):
     assert st == 200 and fz["frozen"] is True and fz["freezer"]["freezes"] == 2, (st, fz)
     proc = Proc(j["pid"])
     st, out = stop_instance(srv, iid)
-    assert st == 200 and out["state"] == "Stopped", (st, out)
+    assert st == 200 and out["status"] == "Stopped", (st, out)
     assert read_file(mark).strip(), "pre-stop of a frozen instance was not called"
     assert not proc.alive()
     if v2:
@@ -755,7 +755,7 @@ def test_instance_ids_unique_across_restarts(serve, frost_factory):
             assert stop_instance(s, iid)[0] == 200
         finally:
             t.join(IO)
-        assert res["r"][0] == 500 and res["r"][1]["state"] == "Stopped", res
+        assert res["r"][0] == 500 and res["r"][1]["status"] == "Stopped", res
         return iid
 
     # Early in a second, so that the restart below very likely stays in it

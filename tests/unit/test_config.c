@@ -699,11 +699,27 @@ static void test_dump_format(void **state)
                            "  max_instances: 32\n"
                            "  node_cpus: 0\n"
                            "  node_memory: 0\n"
+                           "  freeze_delay: 100ms\n"
+                           "  scale_interval: 1s\n"
+                           "  scale_window: 1m\n"
+                           "  scale_in_stabilization: 5m\n"
                            "gpu:\n"
                            "  devices: \"none\"\n"
                            "  card_quota: 30\n"
                            "  sim_bandwidth: 25000000000\n"
-                           "  type_map: \"\"\n");
+                           "  type_map: \"\"\n"
+                           "prices:\n"
+                           "  currency: \"USD\"\n"
+                           "  gpu_memory_active: 0.000042\n"
+                           "  gpu_memory_idle: 0.00001\n"
+                           "  gpu_types: \"L20=0.00003/0.000005,L4=0.00003/0.000005\"\n"
+                           "  vcpu_active: 0.00002\n"
+                           "  vcpu_idle: 0\n"
+                           "  memory: 0.000003\n"
+                           "  invocation: 0.00000015\n"
+                           "dedicated:\n"
+                           "  card_hour: 2\n"
+                           "  types: \"\"\n");
     free(s);
 }
 

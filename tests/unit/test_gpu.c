@@ -467,6 +467,30 @@ static void test_concurrent_refused(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Idle mode's question before a thaw: would the restore find memory now? */
+static void test_restore_fits(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct gpu *g = mk(&loop, "sim:1xT4-24GB,1xA10-24GB", 0, NULL);
+    struct gpu_placement *a = place(g, "fc.gpu.tesla.1", 16384);
+    assert_true(gpu_restore_fits(g, a)); /* not checkpointed: nothing to restore */
+    assert_true(gpu_restore_fits(g, NULL));
+    checkpoint_ok(&loop, g, a);
+    assert_true(gpu_restore_fits(g, a));
+    struct gpu_placement *b = place(g, "fc.gpu.tesla.1", 16384);
+    /* The T4 is taken and the A10 is another chip: no room for a's state. */
+    assert_false(gpu_restore_fits(g, a));
+    uint64_t used;
+    assert_int_equal(gpu_placement_used_mb(g, b, &used), -1); /* sim cannot tell */
+    gpu_release(g, b);
+    assert_true(gpu_restore_fits(g, a));
+    gpu_release(g, a);
+    gpu_free(g);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_release_while_busy(void **state)
 {
     (void)state;
@@ -542,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_restore_fails_when_full),
         cmocka_unit_test(test_restore_quota),
         cmocka_unit_test(test_concurrent_refused),
+        cmocka_unit_test(test_restore_fits),
         cmocka_unit_test(test_release_while_busy),
         cmocka_unit_test(test_modelled_duration),
         cmocka_unit_test(test_null_placement),
