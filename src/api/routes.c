@@ -7,6 +7,7 @@
 
 #include "api/auth.h"
 #include "base/clock.h"
+#include "base/codec.h"
 #include "base/log.h"
 #include "http/proxy.h"
 #include "metrics/metrics.h"
@@ -34,6 +35,7 @@ struct api_routes {
     struct test_inst *insts;
     struct metrics *metrics;       /* GET /metrics */
     struct api_auth *metrics_auth; /* NULL = unsigned scrapes accepted */
+    char metrics_token[256];       /* auth.metrics_token: a bearer token instead */
 };
 
 static void healthz(struct http_request *req, void *ud)
@@ -49,7 +51,19 @@ static void metrics_get(struct http_request *req, void *ud)
 {
     struct api_routes *a = ud;
     struct frost_err err = {0};
-    if (a->metrics_auth) {
+    const char *authz = http_req_header(req, "authorization");
+    if (a->metrics_auth && a->metrics_token[0] && authz && strncmp(authz, "Bearer", 6) == 0 &&
+        (authz[6] == ' ' || authz[6] == 0)) {
+        /* Prometheus: a shared token instead of a signature. */
+        const char *tok = authz + 6;
+        while (*tok == ' ')
+            tok++;
+        if (!codec_equal_ct(tok, a->metrics_token)) {
+            http_respond_error(req, 401, "InvalidAccessToken",
+                               "the bearer token is not auth.metrics_token");
+            return;
+        }
+    } else if (a->metrics_auth) {
         size_t nh;
         const struct http_header *h = http_req_headers(req, &nh);
         const struct buf *body = http_req_body(req);
@@ -74,6 +88,7 @@ int api_routes_add_metrics(struct api_routes *a, struct metrics *m, struct api_a
 {
     a->metrics = m;
     a->metrics_auth = auth;
+    snprintf(a->metrics_token, sizeof(a->metrics_token), "%s", a->cfg->auth.metrics_token);
     return router_add(a->router, "GET", "/metrics", metrics_get, a, NULL, err);
 }
 

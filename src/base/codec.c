@@ -195,3 +195,12 @@ int codec_percent_decode(const char *src, size_t len, bool plus_is_space, char *
         *out_len = o;
     return 0;
 }
+
+bool codec_equal_ct(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)a[i] ^ (unsigned char)b[lb ? i % lb : 0];
+    return diff == 0;
+}

@@ -63,4 +63,8 @@ FROST_WUR int codec_sha256(const void *data, size_t n, unsigned char out[CODEC_S
 /* Lowercase hex SHA-256 of data, NUL-terminated (65 bytes). -1 as above. */
 FROST_WUR int codec_sha256_hex(const void *data, size_t n, char out[CODEC_SHA256_HEX_LEN + 1]);
 
+/* Whether two NUL-terminated secrets are equal, in time that depends on
+ * their lengths only (not on where they first differ). */
+bool codec_equal_ct(const char *a, const char *b);
+
 #endif

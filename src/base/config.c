@@ -79,6 +79,7 @@ static const struct key keys[] = {
     UINT("http.upstream_max_idle_per_endpoint", http.upstream_max_idle_per_endpoint, 0, 100000,
          "64"),
     STR("auth.keys", auth.keys, ""),
+    STR("auth.metrics_token", auth.metrics_token, ""),
     STR("runtime.user", runtime.user, "frost-fn"),
     STR("runtime.port_range", runtime.port_range, "21000-21999"),
     DURATION("runtime.start_timeout", runtime.start_timeout_ms, 1, DAY_MS, "120s"),

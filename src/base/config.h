@@ -96,6 +96,9 @@ struct frost_auth_config {
     /* "ID:SECRET[,ID:SECRET…]": access keys that may sign API requests
      * (ACS3-HMAC-SHA256). Empty = unsigned requests, allowed on loopback only. */
     char keys[4096];
+    /* A bearer token that may read /metrics without signing (Prometheus cannot
+     * sign ACS3 requests). Empty = /metrics needs a signature when keys are set. */
+    char metrics_token[256];
 };
 
 struct frost_config {

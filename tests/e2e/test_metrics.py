@@ -211,6 +211,27 @@ def test_signed_scrapes(serve):
     assert r.returncode == 0, r.stderr
 
 
+def test_bearer_token_scrapes(serve):
+    """auth.metrics_token lets Prometheus (which cannot sign) scrape a server
+    with keys; a wrong token, another scheme or no header does not."""
+    token = "prom-3f9a1c7e"
+    srv = serve("--set", "auth.keys=%s:%s" % (KEY_ID, KEY_SECRET), "--set",
+                "auth.metrics_token=" + token, key=(KEY_ID, KEY_SECRET))
+    anon = Client.of(srv)
+    ok = anon.raw("GET", "/metrics", headers=[("Authorization", "Bearer " + token)], check=False)
+    assert ok.status == 200 and b"frost_build_info" in ok.body, ok
+    for bad in ("Bearer " + token[:-1], "Bearer " + token + "x", "Bearer "):
+        r = anon.raw("GET", "/metrics", headers=[("Authorization", bad)], check=False)
+        assert r.status == 401 and r.code == "InvalidAccessToken", (bad, r)
+    # Another scheme is taken for a (bad) signature, as on the API.
+    r = anon.raw("GET", "/metrics", headers=[("Authorization", "Basic " + token)], check=False)
+    assert r.status == 400 and r.code == "IncompleteSignature" and b"frost_" not in r.body, r
+    # The token opens /metrics only, never the API.
+    r = anon.raw("GET", "/2023-03-30/functions", headers=[("Authorization", "Bearer " + token)],
+                 check=False)
+    assert r.status == 400 and r.code == "IncompleteSignature", r
+
+
 # ------------------------------------------------------------------ top
 
 

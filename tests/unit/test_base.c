@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/codec.h"
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/reqid.h"
@@ -274,14 +275,33 @@ static void test_log_level_parse(void **state)
     assert_string_equal(log_level_name((enum log_level)42), "?");
 }
 
+static void test_equal_ct(void **state)
+{
+    (void)state;
+    assert_true(codec_equal_ct("", ""));
+    assert_true(codec_equal_ct("token-1", "token-1"));
+    assert_false(codec_equal_ct("token-1", "token-2"));
+    assert_false(codec_equal_ct("token-1", "token-"));
+    assert_false(codec_equal_ct("token", "token-1"));
+    assert_false(codec_equal_ct("", "x"));
+    assert_false(codec_equal_ct("x", ""));
+    assert_false(codec_equal_ct("abab", "ab")); /* a repeat of the shorter one */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_iso8601_format),      cmocka_unit_test(test_iso8601_parse),
-        cmocka_unit_test(test_iso8601_round_trip),  cmocka_unit_test(test_clocks),
-        cmocka_unit_test(test_reqid_shape),         cmocka_unit_test(test_reqid_unique),
-        cmocka_unit_test(test_log_quote_plain),     cmocka_unit_test(test_log_quote_escapes),
-        cmocka_unit_test(test_log_quote_truncates), cmocka_unit_test(test_log_level_parse),
+        cmocka_unit_test(test_equal_ct),
+        cmocka_unit_test(test_iso8601_format),
+        cmocka_unit_test(test_iso8601_parse),
+        cmocka_unit_test(test_iso8601_round_trip),
+        cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_reqid_shape),
+        cmocka_unit_test(test_reqid_unique),
+        cmocka_unit_test(test_log_quote_plain),
+        cmocka_unit_test(test_log_quote_escapes),
+        cmocka_unit_test(test_log_quote_truncates),
+        cmocka_unit_test(test_log_level_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

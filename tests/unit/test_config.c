@@ -684,6 +684,7 @@ static void test_dump_format(void **state)
                            "  upstream_max_idle_per_endpoint: 64\n"
                            "auth:\n"
                            "  keys: \"\"\n"
+                           "  metrics_token: \"\"\n"
                            "runtime:\n"
                            "  user: \"frost-fn\"\n"
                            "  port_range: \"21000-21999\"\n"
