@@ -6,8 +6,11 @@ set -euo pipefail
 FROST=${1:-build/frost}
 LISTEN=${2:-127.0.0.1:9800}
 DATA_DIR=${3:-./frost-data}
+# Simulated GPUs unless told otherwise (FROST_GPUS=none, or real ones once the NVIDIA
+# backend exists): examples/infer-py asks for a slice of a T4-class card.
+GPUS=${FROST_GPUS:-sim:1xT4-16GB}
 
-"$FROST" serve --listen "$LISTEN" --data-dir "$DATA_DIR" &
+"$FROST" serve --listen "$LISTEN" --data-dir "$DATA_DIR" --gpus "$GPUS" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null || true' INT TERM
 

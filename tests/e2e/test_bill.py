@@ -177,6 +177,44 @@ def test_bill_matches_measured_active_time(start, frost_bin):
     assert "echo" in p.stdout and "on-demand" in p.stdout and "TOTAL" in p.stdout, p.stdout
 
 
+def test_echo_py_bursts_with_scale_to_zero(start, frost_bin, tmp_path):
+    """examples/echo-py deployed with `frost deploy`, a 300 ms keep-alive, and
+    three bursts of requests of known length, each burst starting from zero
+    instances: the bill's active time lies between what the function slept
+    and what the test measured around its calls (cold starts included, since
+    the initializer runs in them), and the idle keep-alive between bursts is
+    not billed to on-demand instances."""
+    from test_examples import ECHO, deploy
+
+    srv = start("--set", "sched.keepalive=300ms")
+    deploy(frost_bin, srv, os.path.join(ECHO, "s.yaml"), str(tmp_path))
+    before = total_active(srv, "echo-py")
+
+    def live():
+        return [i for i in list_instances(srv.fc, "echo-py") if i["status"] != "Stopped"]
+
+    slept, measured, instances = 0.0, 0.0, set()
+    for burst in range(3):
+        wait_for(lambda: not live(), IO, "echo-py to scale to zero before burst %d" % burst)
+        for ms in (120, 250):
+            t = time.monotonic()
+            r = invoke(srv, "echo-py", b"x", headers=[("x-echo-sleep-ms", str(ms))])
+            assert r.status == 200 and r.body == b"x", r
+            measured += time.monotonic() - t
+            slept += ms / 1000
+            instances.add(r.header("x-fc-instance-id"))
+    assert len(instances) == 3, "each burst should have had its own instance: %r" % instances
+    wait_for(lambda: not live(), IO, "echo-py to scale to zero after the load")
+
+    b = bill_json(frost_bin, srv, "echo-py")
+    row = item(b, "echo-py", "on-demand")
+    active = b["total"]["activeSeconds"] - before
+    assert slept - 0.01 <= active <= measured + SLACK, (slept, active, measured)
+    assert row["billedIdleSeconds"] == 0 and row["idleSeconds"] > 0, row
+    assert row["invocations"] >= 6, row
+    check_costs(row)
+
+
 def test_gpu_function_beside_dedicated_cards(start, frost_bin):
     """A 4 GB slice of a 16 GB T4: GPU-memory-GB·s at the active price, one
     dedicated card at 14 an hour over the same hours, and the saving."""

@@ -663,3 +663,36 @@ def test_ocr_under_frost(box, frost_factory, frost_bin, tmp_path, ocr_example):
     assert running[0]["coldStartPhases"]["initializeUs"] > 0
     if os.geteuid() == 0:
         assert instance_uid(running[0]["pid"]) == function_uid()
+
+
+INFER = os.path.join(EXAMPLES, "infer-py")
+
+
+def test_infer_py_provisioned_idle_mode(box, frost_factory, frost_bin, tmp_path):
+    """examples/infer-py as `make run` deploys it (simulated T4): its provision
+    config keeps one instance with the model loaded, frozen between requests
+    with its GPU memory released, and each request wakes it."""
+    srv = frost_factory(*port_range_args(), "--gpus", "sim:1xT4-16GB", "--set",
+                        "sched.scale_interval=100ms", data_dir=box.data_dir())
+    assert deploy(frost_bin, srv, os.path.join(INFER, "s.yaml"), str(tmp_path)) == {
+        "infer-py/function/infer-py": "created", "infer-py/provisionConfig/": "created"}
+
+    def frozen():
+        for i in api_get(srv, "/functions/infer-py/instances")["instances"]:
+            if i["kind"] == "provisioned-idle" and i["state"] == "frozen":
+                return i
+        return None
+
+    inst = wait_for(frozen, 60, "infer-py's provisioned instance to load its model and freeze")
+    assert inst["gpuMemoryMb"] == 0 and inst["gpuType"] == "T4", inst
+    prov = api_get(srv, "/functions/infer-py/provision-config")
+    assert prov["target"] == 1 and prov["current"] == 1 and prov["alwaysAllocateGPU"] is False
+    for n in range(2):
+        r = invoke(srv, "infer-py", b"a picture %d" % n)
+        assert r.status == 200, r
+        doc = r.json()
+        assert doc["model"].startswith("resnet-sim") and doc["label"], doc
+        assert doc["gpu"]["simulated"] is True and doc["gpu"]["memoryMb"] == 4096, doc
+        assert r.header("x-fc-instance-id") == inst["instanceId"]
+        again = wait_for(frozen, 30, "the instance to freeze again after request %d" % n)
+        assert again["freezer"]["wakes"] >= n + 1, again
