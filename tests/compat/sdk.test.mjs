@@ -306,6 +306,53 @@ describe('FC 3.0 SDK against frost', () => {
     await rejectsWith(fc.getTrigger(FN, TRIGGER), 'TriggerNotFound', 404);
   });
 
+  // The container image cannot run here: the task waits to retry its start,
+  // then ends Invalid (a function that cannot start); a stop before that ends
+  // it Stopped. What matters here is the SDK's shapes both ways.
+  test('async invocation and async tasks', async () => {
+    const { Readable } = await import('node:stream');
+    const $dara = require('@darabonba/typescript');
+    const taskId = 'compat-task-1';
+    const inv = await fc.invokeFunctionWithOptions(FN, new FC.InvokeFunctionRequest({
+      body: Readable.from([Buffer.from('{"image": "cat.png"}')]),
+      qualifier: 'LATEST',
+    }), new FC.InvokeFunctionHeaders({ xFcInvocationType: 'Async', xFcAsyncTaskId: taskId }),
+    new $dara.RuntimeOptions({}));
+    assert.equal(inv.statusCode, 202);
+    assert.equal(inv.headers['x-fc-async-task-id'], taskId);
+    assert.ok(inv.headers['x-fc-request-id']);
+
+    const got = await fc.getAsyncTask(FN, taskId, new FC.GetAsyncTaskRequest({ qualifier: 'LATEST' }));
+    assert.equal(got.statusCode, 200);
+    assert.equal(got.body.taskId, taskId);
+    assert.equal(got.body.functionArn.endsWith(`functions/${FN}`), true, got.body.functionArn);
+    assert.ok(['Enqueued', 'Running', 'Retrying', 'Invalid'].includes(got.body.status),
+      got.body.status);
+    assert.ok(got.body.events.length >= 1 && got.body.events[0].status === 'Enqueued');
+
+    const list = await fc.listAsyncTasks(FN, new FC.ListAsyncTasksRequest({
+      limit: 10, includePayload: true, sortOrderByTime: 'desc',
+    }));
+    assert.equal(list.statusCode, 200);
+    const mine = list.body.tasks.filter((t) => t.taskId === taskId);
+    assert.equal(mine.length, 1);
+    assert.equal(mine[0].taskPayload, '{"image": "cat.png"}');
+
+    let stopped = true;
+    try {
+      const stop = await fc.stopAsyncTask(FN, taskId, new FC.StopAsyncTaskRequest({}));
+      assert.equal(stop.statusCode, 200);
+    } catch (e) {
+      assert.equal(e.code, 'AsyncTaskAlreadyFinished', e.message);
+      stopped = false;
+    }
+    const after = await fc.getAsyncTask(FN, taskId, new FC.GetAsyncTaskRequest({}));
+    assert.ok((stopped ? ['Stopped', 'Stopping'] : ['Invalid']).includes(after.body.status),
+      after.body.status);
+    await rejectsWith(fc.getAsyncTask(FN, 'no-such-task', new FC.GetAsyncTaskRequest({})),
+      'AsyncTaskNotFound', 404);
+  });
+
   test('deleteFunction', async () => {
     for (const n of [FN, 'compat-list-a', 'compat-list-b', 'other-fn']) {
       const r = await fc.deleteFunction(n);
