@@ -520,6 +520,10 @@ int cli_serve(int argc, char **argv)
     log_flush();
 
     uv_run(&sv->loop, UV_RUN_DEFAULT);
+    /* A checkpoint or restore of an instance that stopped meanwhile may still
+     * be copying on the thread pool: it reports back before the GPUs go. */
+    while (gpu_busy(sv->gpu))
+        uv_run(&sv->loop, UV_RUN_ONCE);
     rc = sv->stopping ? 0 : 1;
     unlink(sv->addr_path);
     unlink(sv->pid_path);

@@ -278,6 +278,11 @@ void gpu_free(struct gpu *g)
     free(g);
 }
 
+bool gpu_busy(const struct gpu *g)
+{
+    return g && g->pending > 0;
+}
+
 const char *gpu_backend(const struct gpu *g)
 {
     return g->sim ? "sim" : "none";

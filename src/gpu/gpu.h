@@ -60,6 +60,9 @@ void gpu_free(struct gpu *g);
 
 /* "sim", "none". */
 const char *gpu_backend(const struct gpu *g);
+/* Whether checkpoint/restore work is still in flight (run the loop until it
+ * is not before gpu_free). NULL: false. */
+bool gpu_busy(const struct gpu *g);
 size_t gpu_count(const struct gpu *g);
 const struct gpu_device *gpu_device(const struct gpu *g, size_t i);
 

@@ -17,7 +17,9 @@ from conftest import wait_for
 from inst_helpers import IO, instance_cgroup_dirs, frost_isolation, keyed, list_instances, read_file
 from invoke_helpers import assert_fc_error, invoke
 from test_cli_deploy import cli
-from test_invoke import box, create, held, serve  # noqa: F401 - fixtures
+from fc_helpers import Client, restart
+from inst_helpers import port_range_args
+from test_invoke import BASE_ARGS, box, create, held, serve  # noqa: F401 - fixtures
 
 FAST = ["--set", "sched.scale_interval=100ms", "--set", "sched.freeze_delay=50ms"]
 
@@ -353,3 +355,28 @@ def test_cli_always_allocate_gpu_forms(serve, frost_bin, tmp_path):
         assert out["alwaysAllocateGPU"] is want, (args, out)
     r = cli(frost_bin, srv, ["provision", "put", "forms", "--ag", "maybe"], tmp_path, expect=2)
     assert "maybe" in r.stderr, r.stderr
+
+
+def test_provisioned_instances_come_back_after_a_restart(serve, frost_factory):
+    """The provision config is durable; a restarted Frost starts its
+    provisioned instances again (new processes, the same target)."""
+    srv = serve(*FAST)
+    create(srv, "back")
+    put_provision(srv, "back", {"target": 2})
+    wait_current(srv, "back", 2)
+    before = {i["pid"] for i in provisioned(srv, "back")}
+    srv2 = restart(frost_factory, srv, *(port_range_args() + BASE_ARGS + FAST))
+    srv2.fc = Client.of(srv2)
+    wait_current(srv2, "back", 2)
+    after = provisioned(srv2, "back")
+    assert len(after) == 2 and not {i["pid"] for i in after} & before, after
+
+
+def test_shutdown_while_a_checkpoint_copies(serve):
+    """SIGTERM while an idle-mode instance is being checkpointed (a slow
+    modelled copy): Frost waits for the copy to report back, then exits 0."""
+    srv = serve("--gpus", "sim:1x24GB", "--set", "gpu.sim_bandwidth=2GB", *FAST)
+    create(srv, "slowck", timeout=30, **gpu(4096))
+    put_provision(srv, "slowck", {"target": 1, "alwaysAllocateGPU": False})
+    wait_for(lambda: provisioned(srv, "slowck", "freezing"), IO, "the checkpoint to start")
+    assert srv.stop() == 0, srv.stderr_text()[-3000:]

@@ -307,7 +307,9 @@ static void checkpoint_ok(uv_loop_t *loop, struct gpu *g, struct gpu_placement *
     struct rec r = {0};
     gpu_checkpoint(g, p, 1234, on_done, &r);
     assert_int_equal(r.calls, 0); /* asynchronous */
+    assert_true(gpu_busy(g));
     run(loop);
+    assert_false(gpu_busy(g));
     assert_int_equal(r.calls, 1);
     assert_int_equal(r.status, 0);
     assert_ptr_equal(r.p, p);
