@@ -14,7 +14,8 @@ import os
 import time
 
 from conftest import wait_for
-from inst_helpers import IO, instance_cgroup_dirs, frost_isolation, keyed, list_instances, read_file
+from inst_helpers import (IO, frost_isolation, instance_cgroup_dirs, keyed, list_instances,
+                          need_isolation, read_file)
 from invoke_helpers import assert_fc_error, invoke
 from test_cli_deploy import cli
 from fc_helpers import Client, restart
@@ -380,3 +381,21 @@ def test_shutdown_while_a_checkpoint_copies(serve):
     put_provision(srv, "slowck", {"target": 1, "alwaysAllocateGPU": False})
     wait_for(lambda: provisioned(srv, "slowck", "freezing"), IO, "the checkpoint to start")
     assert srv.stop() == 0, srv.stderr_text()[-3000:]
+
+
+def test_cpu_utilization_policy_reads_the_cgroup(serve, held):
+    """CPUUtilization comes from the instances' cgroups: a request burning
+    CPU on the one provisioned instance (0.1 vCPU quota) puts it near 1.0,
+    over the 0.5 target, so the target grows to 2."""
+    srv = serve("--set", "sched.scale_window=1s", "--set", "sched.scale_in_stabilization=60s",
+                *FAST)
+    need_isolation(srv)  # the metric is read from cgroups
+    create(srv, "burn", timeout=30)
+    put_provision(srv, "burn", {"targetTrackingPolicies": [{
+        "name": "cpu", "metricType": "CPUUtilization", "metricTarget": 0.5,
+        "minCapacity": 1, "maxCapacity": 2}]})
+    wait_current(srv, "burn", 1)
+    call = held.bg(invoke, srv, "burn", b"x", headers=[("x-pyfn-spin-ms", "4000")], timeout=40)
+    p = wait_current(srv, "burn", 2, timeout=30)
+    assert "CPUUtilization" in p.get("scalingReason", ""), p
+    assert call.get().status == 200

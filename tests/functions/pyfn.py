@@ -18,6 +18,7 @@ any other POST path, and any path but the special GET ones above):
                      DIR/open exists (at most GATE_TIMEOUT seconds, default 60) before answering
   x-pyfn-tag: TAG    names the started file (default: the x-fc-request-id)
   x-pyfn-sleep-ms: N sleep N ms before answering
+  x-pyfn-spin-ms: N  burn CPU for N ms before answering (CPUUtilization tests)
   x-pyfn-log: TEXT   print TEXT to stdout (the instance log)
   x-pyfn-env: NAME   answer with header x-pyfn-env-value: the value of NAME (or "")
   x-pyfn-status: N   answer with status N
@@ -109,6 +110,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.005)
             if h.get("x-pyfn-sleep-ms"):
                 time.sleep(int(h.get("x-pyfn-sleep-ms")) / 1000.0)
+            if h.get("x-pyfn-spin-ms"):
+                end = time.monotonic() + int(h.get("x-pyfn-spin-ms")) / 1000.0
+                while time.monotonic() < end:
+                    pass
             if h.get("x-pyfn-status"):
                 status = int(h.get("x-pyfn-status"))
             out = dict(headers or {})
