@@ -757,6 +757,13 @@ static void on_proc_exit(uv_process_t *p, int64_t status, int sig)
     char why[256];
     describe_exit(in, why, sizeof(why));
     if (in->state == RT_STOPPING) {
+        /* An OOM kill that raced with the stop is still the instance's
+         * failure: say so, even though the stop goes on. */
+        if (!in->error[0] && strncmp(why, "killed by the OOM", 17) == 0) {
+            snprintf(in->error, sizeof(in->error), "the instance %s", why);
+            log_warn("instance_failed", "function=%s instance=%s reason=\"%s\"", in->fn, in->id,
+                     in->error);
+        }
         teardown(in);
         return;
     }
