@@ -68,7 +68,7 @@ struct sched_job {
     bool queued;
     bool started;
     bool body_owned;
-    char target[4096];
+    char *target; /* SCHED_TRIGGER: the copied target (owned) */
 
     /* jobs only */
     bool is_job;
@@ -268,6 +268,7 @@ static void job_free(struct sched_job *c)
         free((void *)c->c.body);
     free(c->hdrs);
     free(c->resp);
+    free(c->target);
     free(c);
 }
 
@@ -1526,14 +1527,17 @@ void sched_dispatch(struct sched *s, const char *name, struct http_request *req,
     c->req = req;
     c->c = *cc;
     c->arrived_ns = clock_mono_ns();
-    if (cc->target) {
-        snprintf(c->target, sizeof(c->target), "%s", cc->target);
-        c->c.target = c->target;
+    /* Copied only when needed: a zeroed 4 KB buffer per request showed up in
+     * profiles of the invoke path. */
+    if (cc->target && !(c->c.target = c->target = strdup(cc->target))) {
+        job_free(c);
+        http_respond_error(req, 500, "InternalError", "out of memory");
+        return;
     }
     if (cc->body && cc->body_len) {
         char *copy = malloc(cc->body_len);
         if (!copy) {
-            free(c);
+            job_free(c);
             http_respond_error(req, 500, "InternalError", "out of memory");
             return;
         }
