@@ -812,6 +812,10 @@ def test_running_task_retried_after_kill9(serve, gates, frost_factory):
     g.wait_started(["victim", "victim0"])
     wait_status(srv, "k", "victim", "Running")
     wait_status(srv, "k0", "victim0", "Running")
+    # The API shows Running at once; its write commits with the next group.
+    # A later acknowledged submit (202 only once durable, commits in order)
+    # proves the Running records are on disk before the kill.
+    submit(srv, "k0", {"answer": "barrier"}, task_id="barrier")
     srv2 = restart(frost_factory, srv, *(port_range_args() + BASE_ARGS), sig=signal.SIGKILL)
     srv2.fc = Client.of(srv2)
     g.open()
