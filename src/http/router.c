@@ -8,6 +8,7 @@
 
 struct seg {
     char *text; /* literal text, or parameter name */
+    size_t len; /* strlen(text) */
     bool param;
     bool rest; /* "{name...}": takes the remaining path */
 };
@@ -89,6 +90,7 @@ int router_add(struct router *r, const char *method, const char *pattern, http_h
         }
         if (!s->text)
             goto bad;
+        s->len = strlen(s->text);
         rt->has_rest = rt->has_rest || s->rest;
         rt->n_segs++;
         if (!end)
@@ -118,11 +120,34 @@ bad:
 }
 
 /* 1 = match, 0 = no match, -1 = undecodable */
+/* Whether the route's literal segments match, without decoding parameters:
+ * most candidates fail here (e.g. /functions/{fn}/triggers for an
+ * invocation), and decoding {fn} for each of them was the router's cost. */
+static bool literals_match(const struct router_route *rt, const char *path)
+{
+    const char *p = path + 1;
+    for (size_t i = 0; i < rt->n_segs; i++) {
+        const struct seg *s = &rt->segs[i];
+        if (p == NULL)
+            return false;
+        if (s->rest)
+            return true;
+        const char *end = strchr(p, '/');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (!s->param && (s->len != len || memcmp(s->text, p, len) != 0))
+            return false;
+        p = end ? end + 1 : NULL;
+    }
+    return p == NULL;
+}
+
 static int match_route(const struct router_route *rt, const char *path, struct router_match *m)
 {
     const char *p = path + 1;
     size_t used_total = 0;
     m->n_params = 0;
+    if (!literals_match(rt, path))
+        return 0;
     for (size_t i = 0; i < rt->n_segs; i++) {
         const struct seg *s = &rt->segs[i];
         if (p == NULL)
@@ -141,7 +166,7 @@ static int match_route(const struct router_route *rt, const char *path, struct r
             m->params[m->n_params].value = m->storage + used_total;
             m->n_params++;
             used_total += used;
-        } else if (strlen(s->text) != len || memcmp(s->text, p, len) != 0) {
+        } else if (s->len != len || memcmp(s->text, p, len) != 0) {
             return 0;
         }
         p = end ? end + 1 : NULL;
