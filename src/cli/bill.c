@@ -237,11 +237,8 @@ int cli_bill(int argc, char **argv)
     const char *since = NULL, *until = NULL, *by = NULL;
     bool json = false, csv = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "h", opts)) != -1) {
         switch (o) {
         case O_SINCE:
             since = optarg;

@@ -1,4 +1,5 @@
 /* The CLI's FC API client: settings, signing, libcurl, error messages. */
+#include <getopt.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -825,4 +826,21 @@ void cli_table_free(struct cli_table *t)
         return;
     json_decref(t->rows);
     free(t);
+}
+
+void cli_opts_begin(void)
+{
+    optind = 0;
+    opterr = 0;
+}
+
+int cli_next_opt(struct cli_flags *f, int argc, char **argv, const char *shortopts,
+                 const struct option *longopts)
+{
+    int o;
+    while ((o = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        if (!cli_flags_take(f, o, optarg))
+            return o;
+    }
+    return -1;
 }

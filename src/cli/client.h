@@ -125,6 +125,15 @@ FROST_WUR int cli_exchange(struct cli_client *c, const struct cli_exchange *x,
  * -1 when it does not fit. */
 FROST_WUR int cli_escape(const char *s, char *out, size_t len);
 
+/* Option parsing shared by the client commands: cli_opts_begin() starts a
+ * parse (getopt reset, its messages off: commands report their own), then
+ * cli_next_opt() returns each option of the command's own — the connection
+ * options (CLI_CLIENT_LONGOPTS) are taken into f on the way — or -1 at the
+ * end. Unknown options come back as '?' for the command to report. */
+void cli_opts_begin(void);
+int cli_next_opt(struct cli_flags *f, int argc, char **argv, const char *shortopts,
+                 const struct option *longopts);
+
 /* Prints "frost: MESSAGE" to stderr. */
 void cli_print_error(const struct frost_err *err);
 

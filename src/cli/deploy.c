@@ -899,11 +899,8 @@ int cli_deploy(int argc, char **argv)
     const char *template = NULL, *only = NULL;
     bool json = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "t:ya:h", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "t:ya:h", opts)) != -1) {
         switch (o) {
         case 't':
             template = optarg;

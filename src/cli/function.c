@@ -202,11 +202,8 @@ static int function_list(int argc, char **argv)
     long limit = -1;
     bool json = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "h", opts)) != -1) {
         switch (o) {
         case O_JSON:
             json = true;
@@ -305,11 +302,8 @@ static int function_one(int argc, char **argv, bool remove)
     struct cli_flags flags = {0};
     bool yes = false, json = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "yh", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "yh", opts)) != -1) {
         switch (o) {
         case O_JSON:
             json = true;
@@ -540,11 +534,8 @@ static int provision_args(const char *cmd, int argc, char **argv, bool put, stru
         {NULL, 0, NULL, 0},
     };
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "t:a:yh", opts, NULL)) != -1) {
-        if (cli_flags_take(&a->flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&a->flags, argc, argv, "t:a:yh", opts)) != -1) {
         bool is_put_opt = o == O_TARGET || o == O_DEFAULT_TARGET || o == O_AC || o == O_AG ||
                           o == O_TTP || o == O_SA;
         if (is_put_opt && !put)

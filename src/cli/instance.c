@@ -71,11 +71,8 @@ static int instance_list(int argc, char **argv)
     struct cli_flags flags = {0};
     bool json = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "h", opts)) != -1) {
         if (o == O_JSON) {
             json = true;
         } else if (o == 'h') {
@@ -237,11 +234,8 @@ int cli_logs(int argc, char **argv)
     long tail = 100;
     bool follow = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "hf", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "hf", opts)) != -1) {
         switch (o) {
         case O_INSTANCE:
             only = optarg;

@@ -102,11 +102,8 @@ int cli_invoke(int argc, char **argv)
     const char *event = NULL, *file = NULL, *qualifier = NULL, *type = NULL, *task_id = NULL;
     bool tail = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "he:f:", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "he:f:", opts)) != -1) {
         switch (o) {
         case 'e':
             event = optarg;

@@ -61,11 +61,8 @@ static int parse(const char *cmd, int argc, char **argv, struct opts *o)
         {NULL, 0, NULL, 0},
     };
     int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        if (cli_flags_take(&o->flags, c, optarg))
-            continue;
+    cli_opts_begin();
+    while ((c = cli_next_opt(&o->flags, argc, argv, "h", lo)) != -1) {
         switch (c) {
         case O_STATUS:
             o->status = optarg;

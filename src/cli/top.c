@@ -734,11 +734,8 @@ int cli_top(int argc, char **argv)
     double interval = 2;
     bool once = false, json = false;
     int o;
-    optind = 0;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_flags_take(&flags, o, optarg))
-            continue;
+    cli_opts_begin();
+    while ((o = cli_next_opt(&flags, argc, argv, "h", opts)) != -1) {
         switch (o) {
         case O_INTERVAL: {
             char *end;

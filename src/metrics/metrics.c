@@ -3,6 +3,7 @@
 #include "metrics/metrics.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -496,6 +497,26 @@ static int provision_target(struct metrics *m, struct metrics_fn *f)
     return json_is_integer(t) ? (int)json_integer_value(t) : -1;
 }
 
+/* A counter family per function and instance kind, read from the
+ * uint64_t[K_COUNT] array at `field` of each function (on-demand always
+ * shown, other kinds once they count). */
+static void per_kind_counter(struct metrics_writer *w, const struct metrics *m, const char *name,
+                             const char *help, size_t field)
+{
+    struct metrics_label l[2];
+    metrics_family(w, name, METRICS_COUNTER, help);
+    for (const struct metrics_fn *f = m->fhead; f; f = f->next) {
+        const uint64_t *v = (const uint64_t *)((const char *)f + field);
+        l[0] = (struct metrics_label){"function", f->name};
+        for (int k = 0; k < K_COUNT; k++) {
+            if (v[k] || k == K_ON_DEMAND) {
+                l[1] = (struct metrics_label){"kind", kind_names[k]};
+                metrics_sample_u64(w, l, 2, v[k]);
+            }
+        }
+    }
+}
+
 static void render_functions(struct metrics *m, struct metrics_writer *w)
 {
     struct metrics_label l[3];
@@ -570,28 +591,12 @@ static void render_functions(struct metrics *m, struct metrics_writer *w)
             }
         }
     }
-    metrics_family(w, "frost_function_cold_starts_total", METRICS_COUNTER,
-                   "Instances started that became ready.");
-    for (struct metrics_fn *f = m->fhead; f; f = f->next) {
-        l[0] = (struct metrics_label){"function", f->name};
-        for (int k = 0; k < K_COUNT; k++) {
-            if (f->cold_starts[k] || k == K_ON_DEMAND) {
-                l[1] = (struct metrics_label){"kind", kind_names[k]};
-                metrics_sample_u64(w, l, 2, f->cold_starts[k]);
-            }
-        }
-    }
-    metrics_family(w, "frost_function_cold_start_failures_total", METRICS_COUNTER,
-                   "Instances that failed or stopped before becoming ready.");
-    for (struct metrics_fn *f = m->fhead; f; f = f->next) {
-        l[0] = (struct metrics_label){"function", f->name};
-        for (int k = 0; k < K_COUNT; k++) {
-            if (f->start_failures[k] || k == K_ON_DEMAND) {
-                l[1] = (struct metrics_label){"kind", kind_names[k]};
-                metrics_sample_u64(w, l, 2, f->start_failures[k]);
-            }
-        }
-    }
+    per_kind_counter(w, m, "frost_function_cold_starts_total",
+                     "Instances started that became ready.",
+                     offsetof(struct metrics_fn, cold_starts));
+    per_kind_counter(w, m, "frost_function_cold_start_failures_total",
+                     "Instances that failed or stopped before becoming ready.",
+                     offsetof(struct metrics_fn, start_failures));
     metrics_family(w, "frost_function_cold_start_seconds", METRICS_HISTOGRAM,
                    "Cold-start time by phase: spawn, listen (spawned to listening), initialize "
                    "(the /initialize hook), first_byte (first request to its response head), "
